@@ -1,0 +1,36 @@
+# The two commands of the quick start: `make demo` and `make test`.
+# Both create (or reuse) the virtual environment $(VENV) and install what they need into it.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install -q --disable-pip-version-check
+PYTEST_ARGS ?=
+
+.PHONY: install install-test demo test clean
+
+$(VENV)/.runtime: setup.cfg pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) --upgrade pip
+	$(PIP) -e .
+	touch $@
+
+# torch and facenet-pytorch are for the weight converter, MTCNN face crops and the
+# PyTorch reference tests only; training never imports them. facenet-pytorch 2.6.0 pins
+# torch<2.3 and numpy<2 but works with these releases, hence --no-deps.
+$(VENV)/.test: $(VENV)/.runtime
+	$(PIP) -e '.[test]'
+	$(PIP) torch==2.14.1 torchvision==0.29.1
+	$(PIP) --no-deps facenet-pytorch==2.6.0
+	$(PIP) requests
+	touch $@
+
+install: $(VENV)/.runtime
+install-test: $(VENV)/.test
+
+test: $(VENV)/.test
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: $(VENV)/.runtime
+	@echo "make demo is not available yet: it arrives with the training issue."
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,130 @@
+"""Building blocks shared by HSNet and Inception-ResNet-v1: Conv, ConvBN, resize, input scaling.
+
+Everything is NHWC. Parameter names mirror facenet-pytorch (`conv`, `bn`, `conv2d`) so that a
+PyTorch state-dict key maps onto a Flax path mechanically (see `convert/port_stem.py`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Dtype = Any
+IntPair = int | tuple[int, int]
+
+# He et al. 2015 (the paper's eq. 18, "HeInit"): every trained kernel starts from this.
+he_normal = nn.initializers.variance_scaling(2.0, "fan_in", "normal")
+
+BN_EPSILON = 1e-3  # facenet-pytorch's BasicConv2d
+BN_MOMENTUM = 0.9  # Flax convention; PyTorch momentum 0.1
+
+
+def normalize(pixels: jax.Array) -> jax.Array:
+    """Maps uint8-range pixels to facenet-pytorch's `fixed_image_standardization` range.
+
+    The ported VGGFace2 stem was trained on `(x - 127.5) / 128`; every input path of this
+    package (training, evaluation, prediction, benchmark) goes through this one function.
+    """
+    return (jnp.asarray(pixels, jnp.float32) - 127.5) / 128.0
+
+
+def _pair(v: IntPair) -> tuple[int, int]:
+    return (v, v) if isinstance(v, int) else tuple(v)
+
+
+class Conv(nn.Module):
+    """A 2-D convolution on `jax.lax.conv_general_dilated`, with `rhs_dilation` for eq. 2.
+
+    `padding` is PyTorch's symmetric integer padding, so a layer reads exactly like its
+    facenet-pytorch or Table 1 counterpart (k, stride, padding, dilation). The kernel is HWIO.
+    """
+
+    features: int
+    kernel_size: IntPair
+    strides: IntPair = 1
+    padding: IntPair = 0
+    dilation: IntPair = 1
+    use_bias: bool = False
+    dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        kh, kw = _pair(self.kernel_size)
+        ph, pw = _pair(self.padding)
+        kernel = self.param("kernel", he_normal, (kh, kw, x.shape[-1], self.features), jnp.float32)
+        y = jax.lax.conv_general_dilated(
+            x.astype(self.dtype),
+            kernel.astype(self.dtype),
+            window_strides=_pair(self.strides),
+            padding=((ph, ph), (pw, pw)),
+            rhs_dilation=_pair(self.dilation),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+        )
+        if self.use_bias:
+            bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
+            y = y + bias.astype(self.dtype)
+        return y
+
+
+class ConvBN(nn.Module):
+    """Convolution without bias -> BatchNorm(eps 1e-3) -> ReLU (facenet's `BasicConv2d`).
+
+    `bn_axis_name` names the device axis over which BatchNorm statistics are averaged during
+    training, so a run's numbers do not depend on how many devices share the batch.
+    """
+
+    features: int
+    kernel_size: IntPair
+    strides: IntPair = 1
+    padding: IntPair = 0
+    dilation: IntPair = 1
+    dtype: Dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    @nn.compact
+    def __call__(self, x: jax.Array, train: bool) -> jax.Array:
+        x = Conv(self.features, self.kernel_size, self.strides, self.padding, self.dilation,
+                 dtype=self.dtype, name="conv")(x)
+        x = nn.BatchNorm(
+            use_running_average=not train,
+            momentum=BN_MOMENTUM,
+            epsilon=BN_EPSILON,
+            dtype=self.dtype,
+            param_dtype=jnp.float32,
+            axis_name=self.bn_axis_name if train else None,
+            name="bn",
+        )(x)
+        return nn.relu(x)
+
+
+def max_pool_3x3_s2(x: jax.Array) -> jax.Array:
+    """3x3 max-pool, stride 2, no padding (PyTorch `MaxPool2d(3, stride=2)`)."""
+    return nn.max_pool(x, (3, 3), strides=(2, 2), padding="VALID")
+
+
+def nearest_source_indices(in_size: int, out_size: int) -> np.ndarray:
+    """PyTorch's `interpolate(mode="nearest")` index rule, bit for bit.
+
+    PyTorch computes `scale = float32(in / out)` and `src = min(floor(dst * scale), in - 1)`
+    (with exact shortcuts for equal sizes and 2x). For 5->12 and 12->25 this is not what
+    `jax.image.resize(method="nearest")` gives (it samples pixel centres).
+    """
+    dst = np.arange(out_size)
+    if out_size == in_size:
+        return dst
+    if out_size == 2 * in_size:
+        return dst >> 1
+    scale = np.float32(in_size) / np.float32(out_size)
+    src = np.floor(dst.astype(np.float32) * scale).astype(np.int64)
+    return np.minimum(src, in_size - 1)
+
+
+def upsample_nearest(x: jax.Array, size: Sequence[int]) -> jax.Array:
+    """Nearest-neighbour resize of an NHWC map to `size` (H, W) with PyTorch's index rule."""
+    rows = nearest_source_indices(x.shape[1], size[0])
+    cols = nearest_source_indices(x.shape[2], size[1])
+    return x[:, rows][:, :, cols]
