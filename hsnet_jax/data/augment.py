@@ -1,0 +1,79 @@
+"""Augmentation and evaluation preprocessing on the accelerator, in pure jnp.
+
+The paper's augmentation (random horizontal flip, rotation within +-5 degrees) and the resize
+to the model input are one geometric map, so they are applied as ONE bilinear sampling pass:
+every output pixel is mapped back to a source position and the four neighbours there are
+blended. Conventions:
+
+- Pixel centres (half-pixel): output pixel (i, j) of an S x S output samples source position
+  y = (i + 0.5) * H / S - 0.5, x = (j + 0.5) * W / S - 0.5, as `jax.image.resize(...,
+  "bilinear", antialias=False)` and PyTorch's `align_corners=False` do. At angle 0 without a
+  flip the result is exactly the evaluation resize.
+- Rotation is about the image centre ((H - 1) / 2, (W - 1) / 2); a positive angle turns the
+  content counter-clockwise. The flip mirrors the output about the same centre, so a flipped
+  output is the exact mirror of the unflipped one at the same angle.
+- Border rule: edge clamp. A source position outside the image is clamped to the nearest
+  edge, so the corners that a rotation uncovers repeat the edge pixels (no black wedges).
+- Downscaling is plain bilinear (no antialiasing); the datasets here are upscaled (100->224)
+  or crop-sized to the input.
+
+Everything is per example (vmap over the batch), so it runs unchanged on one device's shard
+inside `shard_map`. This module imports only jax and the model's `normalize`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from hsnet_jax.models.layers import normalize
+
+
+def transform(image: jax.Array, image_size: int, flip: jax.Array, angle: jax.Array) -> jax.Array:
+    """One image [H, W, C] -> float32 [S, S, C] pixels, flipped if `flip`, rotated by `angle` degrees."""
+    h, w = image.shape[0], image.shape[1]
+    s = image_size
+    # Offsets from the centre, written so that pixel j and S-1-j get exactly opposite values.
+    half = jnp.arange(s, dtype=jnp.float32) + 0.5 - s / 2.0
+    dy = (half * (h / s))[:, None]
+    dx = (half * (w / s))[None, :]
+    dx = jnp.where(flip, -dx, dx)
+    cy, cx = (h - 1) / 2.0, (w - 1) / 2.0
+    theta = jnp.deg2rad(jnp.asarray(angle, jnp.float32))
+    cos, sin = jnp.cos(theta), jnp.sin(theta)
+    # Inverse map (y points down): the output shows the source turned counter-clockwise.
+    src_y = jnp.clip(cy + cos * dy + sin * dx, 0.0, h - 1.0)
+    src_x = jnp.clip(cx - sin * dy + cos * dx, 0.0, w - 1.0)
+    y0 = jnp.floor(src_y).astype(jnp.int32)
+    x0 = jnp.floor(src_x).astype(jnp.int32)
+    y1 = jnp.minimum(y0 + 1, h - 1)
+    x1 = jnp.minimum(x0 + 1, w - 1)
+    wy = (src_y - y0)[..., None]
+    wx = (src_x - x0)[..., None]
+    pixels = image.astype(jnp.float32)
+    top = pixels[y0, x0] * (1.0 - wx) + pixels[y0, x1] * wx
+    bottom = pixels[y1, x0] * (1.0 - wx) + pixels[y1, x1] * wx
+    return top * (1.0 - wy) + bottom * wy
+
+
+def random_params(key: jax.Array, batch_size: int, max_rotation: float = 5.0) -> tuple[jax.Array, jax.Array]:
+    """Per-example flips (bool [B], probability 1/2) and angles (float32 [B] in +-max_rotation)."""
+    flip_key, angle_key = jax.random.split(key)
+    flips = jax.random.bernoulli(flip_key, 0.5, (batch_size,))
+    angles = jax.random.uniform(angle_key, (batch_size,), jnp.float32, -max_rotation, max_rotation)
+    return flips, angles
+
+
+def augment_batch(key: jax.Array, images_uint8: jax.Array, image_size: int,
+                  max_rotation: float = 5.0) -> jax.Array:
+    """Training input: uint8 [B, H, W, 3] -> normalised float32 [B, S, S, 3], randomly flipped and rotated."""
+    flips, angles = random_params(key, images_uint8.shape[0], max_rotation)
+    pixels = jax.vmap(transform, in_axes=(0, None, 0, 0))(images_uint8, image_size, flips, angles)
+    return normalize(pixels)
+
+
+def preprocess_eval(images_uint8: jax.Array, image_size: int) -> jax.Array:
+    """Evaluation input: uint8 [B, H, W, 3] -> normalised float32 [B, S, S, 3], resized only."""
+    pixels = jax.vmap(transform, in_axes=(0, None, None, None))(
+        images_uint8, image_size, jnp.asarray(False), jnp.asarray(0.0))
+    return normalize(pixels)

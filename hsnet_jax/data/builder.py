@@ -1,0 +1,141 @@
+"""The TFDS builder that every dataset of this package derives from.
+
+Storage: the image is a fixed-size uint8 `tfds.features.Tensor` stored as raw bytes
+(`Encoding.BYTES`) in `array_record` files. Images are decoded once at preparation; reading a
+split back is a memcpy per example (no JPEG decoding in the training loop, no TensorFlow),
+and writing avoids TFDS's per-pixel int64 lists. Each dataset fixes its stored size (RAF-DB
+100, RaFD 100 and KDEF 256 face crops, FERG-DB 256; FERG-DB uses zlib since its backgrounds
+are flat).
+
+A file-based subclass says where its files are and what they mean (`_records`) and how to
+split (`_split`); the base decodes, reports bad files, records the counts of skipped images
+in the dataset's metadata, and writes the splits.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import os
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import tensorflow_datasets as tfds
+
+from hsnet_jax.data.errors import LayoutError
+from hsnet_jax.data.reading import Transform, read_images
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclasses.dataclass
+class Records:
+    """What a manual download holds: one entry per image, before decoding."""
+
+    paths: list[str]
+    labels: list[int]
+    metadata: dict[str, list[Any]]  # feature name -> one value per image; has "file_name"
+    splits: list[str] | None = None  # the split each image is in, where the database says so
+
+
+@dataclasses.dataclass
+class Examples:
+    """Decoded images with their labels and metadata, all aligned on the first axis."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    metadata: dict[str, np.ndarray]
+
+    def take(self, indices: np.ndarray) -> Examples:
+        return Examples(self.images[indices], self.labels[indices],
+                        {k: v[indices] for k, v in self.metadata.items()})
+
+
+class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+    """Base of all datasets: image (uint8, fixed size), label (ClassLabel), metadata (text)."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    CLASS_NAMES: tuple[str, ...] = ()
+    IMAGE_SIZE: int = 100
+    IMAGE_ENCODING = tfds.features.Encoding.BYTES
+    METADATA: tuple[str, ...] = ()  # text features besides "file_name"
+    HOMEPAGE = ""
+    SEED = 0  # every seeded split of this package uses it
+
+    def __init__(self, *, skip_corrupt: bool = False, **kwargs):
+        self.skip_corrupt = skip_corrupt
+        super().__init__(**kwargs)
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        features = {
+            "image": tfds.features.Tensor(shape=(self.IMAGE_SIZE, self.IMAGE_SIZE, 3), dtype=np.uint8,
+                                          encoding=self.IMAGE_ENCODING),
+            "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
+            "file_name": tfds.features.Text(),
+        }
+        features.update({name: tfds.features.Text() for name in self.METADATA})
+        return tfds.core.DatasetInfo(
+            builder=self,
+            description=(self.__doc__ or "").strip(),
+            features=tfds.features.FeaturesDict(features),
+            homepage=self.HOMEPAGE,
+            metadata=tfds.core.MetadataDict(),
+        )
+
+    def _count(self, labels_per_split: dict[str, np.ndarray]) -> None:
+        """Stores images per split and class in the metadata (the prepare summary's table)."""
+        n = len(self.CLASS_NAMES)
+        self.info.metadata["class_counts"] = {
+            split: np.bincount(labels, minlength=n).tolist() for split, labels in labels_per_split.items()}
+
+    def _note(self, key: str, files: Sequence[str]) -> None:
+        """Records images that were skipped or handled by a fallback, for the summary."""
+        self.info.metadata[key] = sorted(files)
+
+    def _generate_examples(self, examples: Examples) -> Iterator[tuple[str, dict[str, Any]]]:
+        names = ("file_name",) + self.METADATA
+        for i in range(len(examples.labels)):
+            example = {"image": examples.images[i], "label": int(examples.labels[i])}
+            example.update({k: str(examples.metadata[k][i]) for k in names})
+            yield example["file_name"], example
+
+
+class ManualBuilder(ExpressionBuilder, skip_registration=True):
+    """A database the user downloads by hand and unpacks into `manual_dir`."""
+
+    @abc.abstractmethod
+    def _records(self, root: str) -> Records:
+        """Scans the manual download at `root` (checking its layout and labels)."""
+
+    @abc.abstractmethod
+    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
+        """Split name -> indices into the decoded examples."""
+
+    def _transform(self) -> Transform | None:
+        """A per-image transform after decoding (the face crop of RaFD and KDEF)."""
+        return None
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        root = os.fspath(dl_manager.manual_dir)
+        records = self._records(root)
+        images, kept, skipped = read_images(records.paths, self.IMAGE_SIZE, transform=self._transform(),
+                                            skip_corrupt=self.skip_corrupt, desc=f"{self.name}: decoding")
+        self._note("skipped_corrupt", [os.path.relpath(p, root) for p in skipped])
+        metadata = {k: np.asarray(v, dtype=object)[kept] for k, v in records.metadata.items()}
+        if records.splits is not None:
+            metadata["split"] = np.asarray(records.splits, dtype=object)[kept]
+        examples = Examples(images, np.asarray(records.labels, np.int64)[kept], metadata)
+        parts = {name: idx for name, idx in self._split(examples).items() if len(idx)}
+        self._count({name: examples.labels[idx] for name, idx in parts.items()})
+        return {name: self._generate_examples(examples.take(parts[name])) for name in SPLITS if name in parts}
+
+
+def require_dir(path: str, what: str, instructions: str) -> None:
+    """Raises LayoutError naming `path`, what it should hold and where to get it."""
+    if not os.path.isdir(path):
+        raise LayoutError(f"{what} not found: expected directory {path}. {instructions}")
+
+
+def one_line(text: str) -> str:
+    """Collapses a multi-line instruction text into one line for an error message."""
+    return " ".join(text.split())

@@ -1,0 +1,87 @@
+"""`python -m hsnet_jax.data.prepare --dataset NAME`: builds a dataset once, prints its table.
+
+Licensed databases are read from `--manual_dir` (default `DATA_DIR/manual/NAME`, NAME without
+config); the prepared `array_record` files go to `--data_dir` (default `$HSNET_DATA_DIR` or
+`~/hsnet_data`). Preparing an already prepared dataset only prints its table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Any
+
+from hsnet_jax.data.builder import ManualBuilder, one_line
+from hsnet_jax.data.errors import LayoutError
+from hsnet_jax.data.registry import default_data_dir, get_builder
+from hsnet_jax.errors import HSNetError
+
+
+def prepare_dataset(name: str, data_dir: str | None = None, manual_dir: str | None = None,
+                    skip_corrupt: bool = False) -> dict[str, Any]:
+    """Prepares `name` (e.g. "raf_db", "rafd/subject_disjoint") and returns its summary.
+
+    Summary: name, data_dir, class_names, class_counts {split: [count per class]},
+    skipped_corrupt and no_face (relative file names; see the README's Datasets section).
+    """
+    data_dir = data_dir or default_data_dir()
+    builder = get_builder(name, data_dir, skip_corrupt=skip_corrupt)
+    download_config = None
+    if isinstance(builder, ManualBuilder):
+        manual_dir = os.path.abspath(manual_dir or os.path.join(data_dir, "manual", name.split("/")[0]))
+        if not os.path.isdir(manual_dir) or not os.listdir(manual_dir):
+            raise LayoutError(
+                f"manual download directory {manual_dir} is missing or empty. "
+                f"{one_line(builder.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
+        import tensorflow_datasets as tfds  # the builder module has imported it already
+
+        download_config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    builder.download_and_prepare(download_config=download_config)
+    metadata = builder.info.metadata or {}
+    return {
+        "name": name,
+        "data_dir": builder.data_dir,
+        "class_names": list(builder.info.features["label"].names),
+        "class_counts": dict(metadata.get("class_counts", {})),
+        "skipped_corrupt": list(metadata.get("skipped_corrupt", [])),
+        "no_face": list(metadata.get("no_face", [])),
+    }
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The images-per-split-and-class table, plus the skipped / no-face counts."""
+    counts = summary["class_counts"]
+    splits = [s for s in ("train", "validation", "test") if s in counts]
+    width = max(len(c) for c in summary["class_names"] + ["class", "total"])
+    lines = [f"{summary['name']} in {summary['data_dir']}",
+             "class".ljust(width) + "".join(f"{s:>12}" for s in splits)]
+    for i, name in enumerate(summary["class_names"]):
+        lines.append(name.ljust(width) + "".join(f"{counts[s][i]:>12}" for s in splits))
+    lines.append("total".ljust(width) + "".join(f"{sum(counts[s]):>12}" for s in splits))
+    lines.append(f"skipped (undecodable): {len(summary['skipped_corrupt'])}")
+    if summary["no_face"]:
+        lines.append(f"no face detected (centre crop kept): {len(summary['no_face'])}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True,
+                        help="synthetic, raf_db, rafd, kdef, ferg_db or image_folder (optionally NAME/CONFIG)")
+    parser.add_argument("--manual_dir", help="where the downloaded database is unpacked")
+    parser.add_argument("--data_dir", help=f"where prepared datasets go (default {default_data_dir()})")
+    parser.add_argument("--skip_corrupt", action="store_true",
+                        help="skip undecodable images (they are counted) instead of stopping")
+    args = parser.parse_args(argv)
+    try:
+        summary = prepare_dataset(args.dataset, args.data_dir, args.manual_dir, args.skip_corrupt)
+    except HSNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(format_summary(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

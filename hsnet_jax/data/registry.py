@@ -1,0 +1,38 @@
+"""Dataset names -> builder classes (imported on demand: RaFD and KDEF pull in torch)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+
+from hsnet_jax.data.errors import UnknownDatasetError
+
+DATASETS = {
+    "synthetic": "hsnet_jax.data.synthetic:Synthetic",
+    "raf_db": "hsnet_jax.data.raf_db:RafDb",
+    "rafd": "hsnet_jax.data.rafd:Rafd",
+    "kdef": "hsnet_jax.data.kdef:Kdef",
+    "ferg_db": "hsnet_jax.data.ferg_db:FergDb",
+    "image_folder": "hsnet_jax.data.image_folder:ImageFolder",
+}
+
+
+def default_data_dir() -> str:
+    """Where prepared datasets live: `$HSNET_DATA_DIR`, else `~/hsnet_data`."""
+    return os.environ.get("HSNET_DATA_DIR") or os.path.join(os.path.expanduser("~"), "hsnet_data")
+
+
+def get_builder(name: str, data_dir: str | None = None, **kwargs):
+    """`name` or `name/config` -> the builder writing to / reading from `data_dir`."""
+    dataset, _, config = name.partition("/")
+    if dataset not in DATASETS:
+        raise UnknownDatasetError(f"unknown dataset {dataset!r}; known: {', '.join(sorted(DATASETS))}")
+    module, cls_name = DATASETS[dataset].split(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    configs = [c.name for c in cls.BUILDER_CONFIGS]
+    if config and config not in configs:
+        raise UnknownDatasetError(
+            f"dataset {dataset!r} has no config {config!r}; configs: {', '.join(configs) or 'none'}")
+    if configs:
+        kwargs["config"] = config or configs[0]
+    return cls(data_dir=data_dir or default_data_dir(), file_format="array_record", **kwargs)

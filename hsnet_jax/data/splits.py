@@ -1,0 +1,46 @@
+"""Seeded train/validation/test assignment: stratified by class, or disjoint by subject.
+
+A split is described as a sequence of holdouts, each a fraction of what is left before it:
+KDEF's "8:2 train/test, then 20% of train for validation" is `(("test", 0.2),
+("validation", 0.2))`; what remains is `train`. Stratified splits apply the holdouts within
+each class (so per-class counts are exact: RaFD's 644/160/201 of 1005), subject-disjoint ones
+to the list of subjects, so that no subject appears in two splits.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+Holdouts = Sequence[tuple[str, float]]
+
+
+def _holdout(items: np.ndarray, holdouts: Holdouts, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    remaining = rng.permutation(items)
+    out = {}
+    for name, fraction in holdouts:
+        n = int(round(len(remaining) * fraction))
+        out[name], remaining = remaining[:n], remaining[n:]
+    out["train"] = remaining
+    return out
+
+
+def _merge(parts: list[dict[str, np.ndarray]], holdouts: Holdouts) -> dict[str, np.ndarray]:
+    names = ["train"] + [name for name, _ in holdouts]
+    return {name: np.sort(np.concatenate([p[name] for p in parts]).astype(np.int64)) for name in names}
+
+
+def stratified_split(labels: np.ndarray, holdouts: Holdouts, seed: int) -> dict[str, np.ndarray]:
+    """Split name -> sorted example indices; each class is split by the same fractions."""
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    parts = [_holdout(np.flatnonzero(labels == c), holdouts, rng) for c in np.unique(labels)]
+    return _merge(parts, holdouts)
+
+
+def subject_split(subjects: Sequence[str], holdouts: Holdouts, seed: int) -> dict[str, np.ndarray]:
+    """Split name -> sorted example indices, holding out whole subjects."""
+    subjects = np.asarray(subjects)
+    groups = _holdout(np.unique(subjects), holdouts, np.random.default_rng(seed))
+    return {name: np.flatnonzero(np.isin(subjects, members)) for name, members in groups.items()}

@@ -1,0 +1,78 @@
+"""Augmentation: exact mirror, identity at angle 0, angle bounds, range/shape, import-light."""
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from hsnet_jax.data.augment import augment_batch, preprocess_eval, random_params, transform
+from hsnet_jax.models import normalize
+
+
+@pytest.fixture(scope="module")
+def images():
+    return np.random.default_rng(0).integers(0, 256, (4, 20, 20, 3), dtype=np.uint8)
+
+
+def test_flip_is_exact_mirror(images):
+    plain = transform(images[0], 33, False, 0.0)
+    flipped = transform(images[0], 33, True, 0.0)
+    np.testing.assert_array_equal(np.asarray(flipped), np.asarray(plain)[:, ::-1])
+    # With a rotation too: the flip mirrors the rotated output.
+    rotated = np.asarray(transform(images[0], 33, False, 3.0))
+    np.testing.assert_array_equal(np.asarray(transform(images[0], 33, True, 3.0)), rotated[:, ::-1])
+
+
+def test_angle_zero_same_size_is_identity(images):
+    np.testing.assert_array_equal(np.asarray(transform(images[1], 20, False, 0.0)), images[1].astype(np.float32))
+
+
+def test_eval_matches_jax_bilinear_resize(images):
+    expected = normalize(jax.image.resize(images.astype(np.float32), (4, 48, 48, 3), "bilinear", antialias=False))
+    np.testing.assert_allclose(preprocess_eval(images, 48), expected, atol=1e-4)
+
+
+def test_rotation_turns_counter_clockwise_about_centre():
+    image = np.zeros((11, 11, 3), np.uint8)
+    image[5, 9] = 255  # right of the centre
+    out = np.asarray(transform(image, 11, False, 90.0))
+    assert np.argwhere(out[..., 0] > 128).tolist() == [[1, 5]]  # now above the centre
+
+
+def test_rotation_by_small_angle_moves_content_and_clamps_edges():
+    image = np.zeros((21, 21, 3), np.uint8)
+    image[:, 10:] = 200  # right half bright
+    out = np.asarray(transform(image, 21, False, 5.0))
+    assert not np.array_equal(out, image.astype(np.float32))
+    assert out.min() >= 0 and out.max() <= 200  # bilinear with edge clamp never leaves the range
+
+
+def test_random_params_bounds_and_determinism():
+    flips, angles = random_params(jax.random.key(1), 1000, max_rotation=5.0)
+    assert float(jnp.abs(angles).max()) <= 5.0 and float(jnp.abs(angles).max()) > 4.5
+    assert 400 < int(flips.sum()) < 600
+    again = random_params(jax.random.key(1), 1000, max_rotation=5.0)
+    np.testing.assert_array_equal(angles, again[1])
+
+
+def test_augment_batch_shape_range_and_determinism(images):
+    fn = jax.jit(augment_batch, static_argnums=(2,))
+    out = fn(jax.random.key(0), images, 32)
+    assert out.shape == (4, 32, 32, 3) and out.dtype == jnp.float32
+    assert float(out.min()) >= -127.5 / 128 and float(out.max()) <= 127.5 / 128
+    np.testing.assert_array_equal(out, fn(jax.random.key(0), images, 32))
+    assert not np.array_equal(out, fn(jax.random.key(1), images, 32))
+    # Each example is the transform with its own drawn parameters.
+    flips, angles = random_params(jax.random.key(0), 4)
+    expected = normalize(transform(images[2], 32, flips[2], angles[2]))
+    np.testing.assert_allclose(out[2], expected, atol=1e-5)
+
+
+def test_augment_module_is_import_light():
+    code = ("import sys, hsnet_jax.data.augment, hsnet_jax.data.sampler; "
+            "bad = [m for m in ('tensorflow_datasets', 'torch', 'tensorflow') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True)
