@@ -1,0 +1,156 @@
+"""`python -m hsnet_jax.evaluate --workdir DIR`: a trained run's report on any split, also of
+another database.
+
+Writes WORKDIR/eval/<name>_metrics.json (the `hsnet_jax.metrics` report plus what was
+evaluated) and WORKDIR/eval/<name>_confusion_matrix.png (Fig. 6), where <name> is the split
+("test"), prefixed by the dataset when it is not the run's own ("kdef_test") and suffixed
+"_latest" for the latest rather than the best checkpoint ("test_latest").
+
+Across databases both label spaces go through the canonical 7 expressions
+(`hsnet_jax.data.canonical_mapping`): a sample whose true class has no canonical counterpart
+(RaFD's contempt) cannot be scored and is left out, counted in `excluded`; a prediction of a
+model class without a counterpart (a RaFD model saying contempt) is wrong, and such classes
+appear as extra columns of the confusion matrix.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+from typing import Any, Callable, Sequence
+
+import jax
+import ml_collections
+import numpy as np
+
+from hsnet_jax import checkpoint, data, metrics
+from hsnet_jax.errors import HSNetError
+from hsnet_jax.train import create_model
+from hsnet_jax.train_step import make_mesh, make_predict_fn
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A trained run, ready to predict: `predict(images_uint8) -> logits` [N, classes]."""
+
+    config: ml_collections.ConfigDict
+    class_names: tuple[str, ...]
+    predict: Callable[[np.ndarray], np.ndarray]
+
+
+def load_run(workdir: str, which: str = "best") -> Run:
+    """The run's config, class names and checkpoint `which`, behind the trainer's one
+    evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded)."""
+    config = checkpoint.load_run_config(workdir)
+    class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
+    model = create_model(config, len(class_names))
+    variables = checkpoint.restore_variables(workdir, which, expected=dict(
+        num_classes=len(class_names), use_dib=model.use_dib, use_fgal=model.use_fgal))
+    forward = make_predict_fn(model, config.image_size, make_mesh(), config.eval_batch_size)
+    return Run(config, class_names, lambda images: forward(variables, images))
+
+
+def to_common_space(labels: np.ndarray, dataset_classes: Sequence[str], predictions: np.ndarray,
+                    model_classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str], int]:
+    """Puts true labels and predictions in one label space.
+
+    Returns `(labels, predictions, class_names, excluded)`. Same classes: unchanged. Otherwise
+    the canonical 7 expressions followed by the model's classes that have no canonical
+    counterpart; samples whose true class has none are dropped and counted in `excluded`.
+    """
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    if tuple(dataset_classes) == tuple(model_classes):
+        return labels, predictions, list(model_classes), 0
+    canonical = list(data.CANONICAL_EXPRESSIONS)
+    label_map = data.canonical_mapping(dataset_classes)
+    model_map = data.canonical_mapping(model_classes)
+    extra = [name for name, c in zip(model_classes, model_map) if c < 0]
+    model_map = np.where(model_map >= 0, model_map,
+                         len(canonical) + np.cumsum(model_map < 0) - 1)
+    if not (label_map >= 0).any():
+        raise HSNetError(f"none of the dataset's classes ({', '.join(dataset_classes)}) is one of "
+                         f"the canonical expressions ({', '.join(canonical)})")
+    keep = label_map[labels] >= 0
+    return (label_map[labels[keep]], model_map[predictions[keep]], canonical + extra,
+            int(np.sum(~keep)))
+
+
+def report_name(split: str, dataset: str | None, run_dataset: str, which: str) -> str:
+    """The file stem under eval/: "test", "kdef_test", "test_latest", ... (never overwritten by
+    another dataset's or checkpoint's report)."""
+    name = split
+    if dataset and dataset != run_dataset:
+        name = f"{dataset.replace('/', '_')}_{name}"
+    return f"{name}_latest" if which == "latest" else name
+
+
+def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = None,
+                     which: str = "best", data_dir: str | None = None) -> dict[str, Any]:
+    """Evaluates checkpoint `which` of the run in `workdir` on `split` of `dataset` (default:
+    the run's own) and writes the JSON report and the confusion-matrix PNG under eval/.
+
+    Returns the report: `hsnet_jax.metrics.classification_report`'s keys plus `dataset`,
+    `split`, `checkpoint`, `excluded` and `metrics_path` / `plot_path`.
+    """
+    config = checkpoint.load_run_config(workdir)
+    name = dataset or config.dataset
+    data_dir = data_dir or config.data_dir or None
+    examples = data.load_split(name, split, data_dir)
+    run = load_run(workdir, which)
+    predictions = np.argmax(run.predict(examples.images), axis=-1)
+    labels, predictions, class_names, excluded = to_common_space(
+        examples.labels, examples.class_names, predictions, run.class_names)
+    report = metrics.classification_report(labels, predictions, class_names)
+    stem = os.path.join(os.path.abspath(workdir), "eval",
+                        report_name(split, name, config.dataset, which))
+    report.update(dataset=name, split=split, checkpoint=which, excluded=excluded,
+                  metrics_path=f"{stem}_metrics.json", plot_path=f"{stem}_confusion_matrix.png")
+    if jax.process_index() == 0:  # several hosts compute the same report; one writes it
+        os.makedirs(os.path.dirname(stem), exist_ok=True)
+        with open(report["metrics_path"], "w") as f:
+            json.dump(report, f, indent=2)
+        metrics.plot_confusion_matrix(
+            report, report["plot_path"],
+            title=f"{name} {split}: Acc. {100 * report['accuracy']:.2f}%, "
+                  f"mAcc. {100 * report['mean_accuracy']:.2f}%")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Acc., mAcc. and per-class accuracy as a small table (what the CLI prints)."""
+    lines = [f"{report['dataset']} {report['split']} ({report['checkpoint']} checkpoint): "
+             f"{report['num_examples']} images"
+             + (f", {report['excluded']} without a canonical class left out" if report["excluded"] else "")]
+    width = max(len(n) for n in report["class_names"] + ["mean accuracy"])
+    lines.append(f"{'accuracy':<{width}}  {100 * report['accuracy']:6.2f}%")
+    lines.append(f"{'mean accuracy':<{width}}  {100 * report['mean_accuracy']:6.2f}%")
+    for name, accuracy in report["per_class"].items():
+        lines.append(f"  {name:<{width - 2}}  " + ("     -" if accuracy is None else f"{100 * accuracy:6.2f}%"))
+    lines.append(f"wrote {report['metrics_path']}")
+    lines.append(f"wrote {report['plot_path']}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", required=True, help="the run directory of hsnet_jax.train")
+    parser.add_argument("--split", default="test", help="train, validation or test (default test)")
+    parser.add_argument("--dataset", help="another prepared dataset (cross-database, through the "
+                                          "canonical 7 expressions); default: the run's own")
+    parser.add_argument("--which", default="best", choices=checkpoint.WHICH, help="checkpoint (default best)")
+    parser.add_argument("--data_dir", help="prepared datasets (default: the run's, else "
+                                           "$HSNET_DATA_DIR or ~/hsnet_data)")
+    args = parser.parse_args(argv)
+    try:
+        report = evaluate_workdir(args.workdir, args.split, args.dataset, args.which, args.data_dir)
+    except HSNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(format_report(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""A run directory written without training, for the evaluate / predict tests: the trainer's
+own config.json and orbax "best" checkpoint, holding an HSNet whose answer is known.
+
+The network has no FGAL head (`use_fgal=False`: one Dense on pooled F^C); its kernel is zero
+and its bias is `LOGIT` on one class, so every image gets the logits `LOGIT * onehot(answer)`
+whatever the rest of the (randomly initialised) network computes.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from hsnet_jax import checkpoint
+from hsnet_jax.config import base_config
+from hsnet_jax.train import create_model
+
+IMAGE_SIZE = 75  # HSNet's smallest input: the cheapest compile
+LOGIT = 4.0
+
+
+def answer_probabilities(num_classes: int, answer: int) -> np.ndarray:
+    """softmax(LOGIT * onehot(answer)), what the handmade network says for every image."""
+    p = np.ones(num_classes)
+    p[answer] = np.exp(LOGIT)
+    return p / p.sum()
+
+
+def random_variables(model, seed: int = 0) -> dict:
+    """Random weights of the right shapes without compiling `model.init` (which costs ~20 s on
+    2 shared cores): N(0, 0.05) parameters, BatchNorm statistics mean 0 and variance 1."""
+    shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3)),
+                                               train=False))
+    rng = np.random.default_rng(seed)
+
+    def draw(path, leaf):
+        name = path[-1].key
+        if name in ("mean", "var"):
+            return np.full(leaf.shape, float(name == "var"), np.float32)
+        return rng.normal(0.0, 0.05, leaf.shape).astype(np.float32)
+
+    return jax.tree_util.tree_map_with_path(draw, dict(shapes))
+
+
+def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str) -> None:
+    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`."""
+    os.makedirs(workdir, exist_ok=True)
+    config = base_config(dataset)
+    config.data_dir = data_dir
+    config.image_size = IMAGE_SIZE
+    config.eval_batch_size = 64
+    config.model.use_fgal = False
+    model = create_model(config, len(class_names))
+    variables = random_variables(model)
+    bias = np.zeros(len(class_names), np.float32)
+    bias[class_names.index(answer)] = LOGIT
+    variables["params"]["classifier"] = {"kernel": np.zeros_like(variables["params"]["classifier"]["kernel"]),
+                                         "bias": bias}
+    checkpoint.save_run_config(workdir, config)
+    manager = checkpoint.open_manager(workdir, "best")
+    checkpoint.save(manager, 1, variables, dict(epoch=1, class_names=class_names, dataset=dataset,
+                                                num_classes=len(class_names), use_dib=True, use_fgal=False))
+    manager.wait_until_finished()
