@@ -21,6 +21,7 @@ import pickle
 import re
 import sys
 import warnings
+import zipfile
 
 if __name__ == "__main__":  # run as a script from a checkout: make `hsnet_jax` importable
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -79,6 +80,10 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """Unpickles `path` with `weights_only=True` (never runs code) and checks it is a state dict."""
     if not os.path.isfile(path):
         raise HSNetError(f"{path}: no such file")
+    with open(path, "rb") as f:  # torch.save writes a zip, or (before torch 1.6) a pickle
+        if not (zipfile.is_zipfile(f) or f.seek(0) == 0 and f.read(1) == b"\x80"):
+            raise HSNetError(f"{path} is not a PyTorch weights file (neither torch.save's zip "
+                             f"format nor a pickle)")
     try:
         with warnings.catch_warnings():  # the weights-only unpickler warns on old protocols
             warnings.simplefilter("ignore")

@@ -74,14 +74,14 @@ def save_pretrained(directory: str, stem: Variables, full: Variables | None = No
     paths = [os.path.join(os.path.abspath(directory), name) for name, _, _ in items]
     if not overwrite and (existing := [p for p in paths if os.path.exists(p)]):
         raise HSNetError(f"{', '.join(existing)} already exists; pass --force to overwrite")
-    checkpointer = ocp.StandardCheckpointer()
-    for path, (name, variables, module) in zip(paths, items):
+    for name, variables, module in items:
         check_shapes(variables, reference_shapes(module),
                      f"the {name} variables do not match {type(module).__name__}")
-        tree = {c: jax.tree.map(lambda a: np.asarray(a, np.float32), variables[c])
-                for c in COLLECTIONS}
-        checkpointer.save(path, tree, force=overwrite)
-    checkpointer.wait_until_finished()
+    with ocp.StandardCheckpointer() as checkpointer:  # leaving waits for the writes
+        for path, (_, variables, _) in zip(paths, items):
+            tree = {c: jax.tree.map(lambda a: np.asarray(a, np.float32), variables[c])
+                    for c in COLLECTIONS}
+            checkpointer.save(path, tree, force=overwrite)
     return paths
 
 
@@ -91,7 +91,8 @@ def _load(directory: str, name: str, module: nn.Module, how: str) -> Variables:
         raise HSNetError(f"no ported {name} at {path}; write it with "
                          f"`python convert/port_stem.py --weights FILE --output {directory}{how}`")
     try:
-        restored = ocp.StandardCheckpointer().restore(path)
+        with ocp.StandardCheckpointer() as checkpointer:
+            restored = checkpointer.restore(path)
     except (OSError, ValueError, KeyError) as e:
         raise HSNetError(f"{path} is not a readable orbax checkpoint ({e})") from e
     if not isinstance(restored, Mapping) or set(restored) != set(COLLECTIONS):

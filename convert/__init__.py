@@ -1,0 +1,1 @@
+"""Weight converters into this package's checkpoints; scripts that need torch (not installed with hsnet_jax)."""
