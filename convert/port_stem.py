@@ -72,10 +72,6 @@ def fetch_pretrained(name: str) -> str:
     return path
 
 
-def _one_line(e: BaseException) -> str:
-    return " ".join(str(e).split())
-
-
 def read_state_dict(path: str) -> dict[str, torch.Tensor]:
     """Unpickles `path` with `weights_only=True` (never runs code) and checks it is a state dict."""
     if not os.path.isfile(path):
@@ -95,13 +91,15 @@ def read_state_dict(path: str) -> dict[str, torch.Tensor]:
         raise HSNetError(f"{path} refused: {why}; only state dicts saved with "
                          f"torch.save(model.state_dict(), FILE) are read") from None
     except Exception as e:  # torch.load has no single error type for "not a torch file"
+        message = " ".join(str(e).split())
         raise HSNetError(f"{path} is not a PyTorch weights file ({type(e).__name__}: "
-                         f"{_one_line(e)})") from None
+                         f"{message})") from None
     if not isinstance(obj, dict):
         raise HSNetError(f"{path} holds a {type(obj).__name__}, not a state dict "
                          f"(save it with torch.save(model.state_dict(), FILE))")
-    if bad := [str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor)]:
-        raise HSNetError(f"{path} is not a state dict: no tensor under {', '.join(bad[:5])}"
+    if bad := [repr(k) if not isinstance(k, str) else k for k, v in obj.items()
+               if not (isinstance(k, str) and isinstance(v, torch.Tensor))]:
+        raise HSNetError(f"{path} is not a state dict of name -> tensor: {', '.join(bad[:5])}"
                          + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else ""))
     return obj
 
@@ -134,7 +132,7 @@ def check_facenet_state_dict(state_dict: dict[str, torch.Tensor], source: str
 
 def flax_location(key: str, reference: pretrained.Variables) -> tuple[str, ...]:
     """(collection, *path) of a facenet key: `.N` -> `_N`; stem layers under "stem", the rest
-    of the trunk under "body" (both read off the Flax model), weights by rank."""
+    of the trunk under "body" (both read off the Flax model); BatchNorm weight -> scale."""
     *modules, leaf = key.split(".")
     names: list[str] = []
     for m in modules:
