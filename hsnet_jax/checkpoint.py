@@ -1,0 +1,126 @@
+"""A run's checkpoints: orbax `CheckpointManager`s under WORKDIR/checkpoints.
+
+    WORKDIR/checkpoints/latest/<step>/  every epoch end (and a SIGTERM stop), the last
+                                        `checkpoint_keep` kept; items `variables`, `train`, `meta`
+    WORKDIR/checkpoints/best/<step>/    the best epoch by validation accuracy; `variables`, `meta`
+
+`variables` = {"params", "batch_stats"} (what the model needs), `train` = step, optimiser and
+reduce-on-plateau state (what resuming needs), `meta` = JSON: where in the run the checkpoint
+was taken and which network and classes it holds, so a checkpoint of another architecture or
+class count is refused by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from hsnet_jax.errors import HSNetError
+
+WHICH = ("latest", "best")
+# The meta fields that fix the shapes of the variables.
+ARCHITECTURE_KEYS = ("num_classes", "use_dib", "use_fgal")
+
+
+def checkpoint_dir(workdir: str, which: str) -> str:
+    if which not in WHICH:
+        raise HSNetError(f"which must be one of {', '.join(WHICH)}, got {which!r}")
+    return os.path.join(os.path.abspath(workdir), "checkpoints", which)
+
+
+def open_manager(workdir: str, which: str, keep: int = 1, read_only: bool = False) -> ocp.CheckpointManager:
+    """The manager of WORKDIR/checkpoints/<which>; saves are asynchronous (the copy to host is
+    not, so the next step may reuse the donated buffers at once)."""
+    items = ("variables", "train", "meta") if which == "latest" else ("variables", "meta")
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only, read_only=read_only,
+                                           enable_async_checkpointing=not read_only)
+    return ocp.CheckpointManager(checkpoint_dir(workdir, which), options=options, item_names=items)
+
+
+def save(manager: ocp.CheckpointManager, step: int, variables: Mapping[str, Any], meta: Mapping[str, Any],
+         train: Any = None) -> None:
+    """Starts writing checkpoint `step` (returns once the arrays are on the host)."""
+    items = dict(variables=ocp.args.StandardSave(dict(variables)), meta=ocp.args.JsonSave(dict(meta)))
+    if train is not None:
+        items["train"] = ocp.args.StandardSave(train)
+    manager.save(step, args=ocp.args.Composite(**items))
+
+
+def _manager_with_checkpoint(workdir: str, which: str) -> tuple[ocp.CheckpointManager, int]:
+    directory = checkpoint_dir(workdir, which)
+    if not os.path.isdir(directory):
+        raise HSNetError(f"no {which} checkpoint in {workdir} (no {directory}); train first")
+    manager = open_manager(workdir, which, read_only=True)
+    step = manager.latest_step()
+    if step is None:
+        raise HSNetError(f"no finished {which} checkpoint in {directory}")
+    return manager, step
+
+
+def check_architecture(meta: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
+    """Raises HSNetError naming every architecture field where a checkpoint and a run differ."""
+    diffs = [f"{k}: checkpoint {meta.get(k)!r}, expected {expected[k]!r}"
+             for k in ARCHITECTURE_KEYS if k in expected and meta.get(k) != expected[k]]
+    if diffs:
+        raise HSNetError(f"the checkpoint in {where} is of another network ({'; '.join(diffs)}); "
+                         "use another --workdir")
+
+
+def read_meta(workdir: str, which: str = "best") -> dict[str, Any]:
+    """The JSON metadata of the `which` checkpoint: epoch, step, class_names, architecture, metrics."""
+    manager, step = _manager_with_checkpoint(workdir, which)
+    return dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+
+
+def restore_variables(workdir: str, which: str = "latest", *,
+                      expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """`{"params", "batch_stats"}` of the `which` ("latest" | "best") checkpoint of a run.
+
+    `expected` (e.g. {"num_classes": 7, "use_dib": True}) is checked against the checkpoint's
+    metadata first, so loading into another network fails with the differing fields named.
+    """
+    manager, step = _manager_with_checkpoint(workdir, which)
+    if expected:
+        check_architecture(read_meta(workdir, which), expected, checkpoint_dir(workdir, which))
+    restored = manager.restore(step, args=ocp.args.Composite(variables=ocp.args.StandardRestore()))
+    variables = restored["variables"]
+    return {"params": variables["params"], "batch_stats": variables["batch_stats"]}
+
+
+def restore_train(manager: ocp.CheckpointManager, step: int, abstract_variables: Any,
+                  abstract_train: Any) -> tuple[Any, Any, dict[str, Any]]:
+    """(variables, train state, meta) of checkpoint `step`, laid out like the given abstract
+    trees (shapes, dtypes and shardings), for resuming."""
+    restored = manager.restore(step, args=ocp.args.Composite(
+        variables=ocp.args.StandardRestore(abstract_variables),
+        train=ocp.args.StandardRestore(abstract_train),
+        meta=ocp.args.JsonRestore()))
+    return restored["variables"], restored["train"], dict(restored["meta"])
+
+
+def config_path(workdir: str) -> str:
+    return os.path.join(workdir, "config.json")
+
+
+def save_run_config(workdir: str, config: ml_collections.ConfigDict) -> None:
+    """Writes WORKDIR/config.json (process 0 only)."""
+    if jax.process_index() == 0:
+        with open(config_path(workdir), "w") as f:
+            f.write(config.to_json_best_effort(indent=2, sort_keys=True) + "\n")
+
+
+def load_run_config(workdir: str) -> ml_collections.ConfigDict:
+    """The resolved config a run in `workdir` was started with (WORKDIR/config.json)."""
+    path = config_path(workdir)
+    try:
+        with open(path) as f:
+            return ml_collections.ConfigDict(json.load(f))
+    except FileNotFoundError:
+        raise HSNetError(f"{workdir} is not a training run directory (no config.json)") from None
+    except json.JSONDecodeError as e:
+        raise HSNetError(f"{path} is not valid JSON ({e})") from None

@@ -1,0 +1,40 @@
+"""The fields every training config shares, with the paper's recipe as defaults (§2 of
+ARCHITECTURE.md). Each file in `configs/` starts from `base_config` and sets what differs.
+
+Every field, its meaning and its default are listed in the README ("## Configs").
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+
+def base_config(dataset: str) -> ml_collections.ConfigDict:
+    """The paper's recipe for `dataset`: Adam(0.01, 0.9, 0.999), reduce-on-plateau on the
+    validation loss (factor 0.1, patience 20 epochs), 500 epochs, batch 32, flip + rotation
+    within +-5 degrees, 224x224 input, DIB + FGAL on, KTL off until a stem is given."""
+    c = ml_collections.ConfigDict()
+    c.dataset = dataset  # a name `hsnet_jax.data.load_split` knows, e.g. "raf_db", "rafd/subject_disjoint"
+    c.data_dir = ""  # "" = $HSNET_DATA_DIR or ~/hsnet_data
+    c.image_size = 224
+    c.batch_size = 32  # global, over all devices and hosts
+    c.num_epochs = 500
+    c.seed = 0
+    c.dtype = "float32"  # or "bfloat16": activations in bf16, parameters and BN statistics float32
+    c.max_rotation = 5.0  # degrees; plus a random horizontal flip
+
+    c.model = ml_collections.ConfigDict(dict(use_dib=True, use_fgal=True))
+    c.ktl = ml_collections.ConfigDict(dict(stem_checkpoint=""))  # convert/port_stem.py's output; "" = off
+
+    c.optimizer = ml_collections.ConfigDict(dict(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-8))
+    # optax.contrib.reduce_on_plateau, fed the validation loss once per epoch.
+    c.plateau = ml_collections.ConfigDict(dict(factor=0.1, patience=20, rtol=1e-4, atol=0.0,
+                                               cooldown=0, min_scale=0.0))
+
+    c.steps_per_dispatch = 16  # train steps run in one device call (lax.scan); speed only
+    c.eval_batch_size = 256
+    c.checkpoint_keep = 3  # latest per-epoch checkpoints kept (the best one is kept apart)
+    c.max_train_examples = 0  # > 0: train on the first N training examples only (smoke runs)
+    c.max_eval_examples = 0  # > 0: validate on the first N validation examples only
+    c.distributed = "auto"  # "auto" (initialise on a detected cluster), "yes", "no"
+    return c

@@ -1,0 +1,365 @@
+r"""Trains HSNet with the paper's recipe on any number of devices and hosts, resumably.
+
+  python -m hsnet_jax.train --config configs/raf.py [--workdir DIR] [--config.KEY=VALUE ...]
+
+The default workdir is ./workdirs/<config file name> (e.g. workdirs/raf). Re-running the
+same command on a workdir that holds a checkpoint resumes it; the run then ends with the
+same weights as one that was never interrupted (the batches, the augmentation and the
+optimiser state all follow from the checkpoint). SIGTERM saves at the next dispatch boundary
+and exits with status 143. What a run leaves is described in the README ("## Outputs of a run").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from hsnet_jax import checkpoint, train_step
+from hsnet_jax.errors import HSNetError
+from hsnet_jax.models import HSNet
+
+DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
+SIGTERM_EXIT = 128 + signal.SIGTERM
+
+
+def create_model(config: ml_collections.ConfigDict, num_classes: int, bn_axis_name: str | None = None) -> HSNet:
+    """The HSNet a config describes (KTL freezes the stem when a stem checkpoint is given)."""
+    if config.dtype not in DTYPES:
+        raise HSNetError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    return HSNet(num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal,
+                 freeze_stem=bool(config.ktl.stem_checkpoint), dtype=DTYPES[config.dtype],
+                 bn_axis_name=bn_axis_name)
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+    """One-line errors for values a run cannot use (types are already checked by the lock)."""
+    positive = ("image_size", "batch_size", "num_epochs", "steps_per_dispatch", "eval_batch_size",
+                "checkpoint_keep")
+    for key in positive:
+        if config[key] <= 0:
+            raise HSNetError(f"config.{key} must be positive, got {config[key]}")
+    if config.image_size < 75:
+        raise HSNetError(f"config.image_size must be at least 75 (HSNet's smallest input), got {config.image_size}")
+    if config.distributed not in ("auto", "yes", "no"):
+        raise HSNetError(f"config.distributed must be auto, yes or no, got {config.distributed!r}")
+    if not 0.0 < config.plateau.factor < 1.0:
+        raise HSNetError(f"config.plateau.factor must be in (0, 1), got {config.plateau.factor}")
+    if config.optimizer.learning_rate <= 0:
+        raise HSNetError(f"config.optimizer.learning_rate must be positive, got {config.optimizer.learning_rate}")
+
+
+def cluster_detected() -> bool:
+    """A multi-process job that `jax.distributed.initialize()` can configure itself from."""
+    env = os.environ
+    return bool(env.get("JAX_COORDINATOR_ADDRESS") or int(env.get("SLURM_NTASKS", "1")) > 1
+                or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
+                or "," in env.get("TPU_WORKER_HOSTNAMES", ""))
+
+
+def initialize_distributed(config: ml_collections.ConfigDict) -> None:
+    """`jax.distributed.initialize()` when the config asks ("yes") or, with "auto", when a
+    cluster is detected. JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID set the
+    coordinator by hand; otherwise JAX's SLURM, Open MPI and Cloud TPU detection applies."""
+    if config.distributed == "no" or (config.distributed == "auto" and not cluster_detected()):
+        return
+    env = os.environ
+    kwargs = {k: int(env[v]) for k, v in (("num_processes", "JAX_NUM_PROCESSES"),
+                                          ("process_id", "JAX_PROCESS_ID")) if v in env}
+    jax.distributed.initialize(**kwargs)
+
+
+def load_data(config: ml_collections.ConfigDict):
+    """(train, validation) Splits; the generated `synthetic` set is prepared when missing."""
+    from hsnet_jax import data  # TFDS is imported here, not by the step
+
+    data_dir = config.data_dir or None
+    try:
+        train = data.load_split(config.dataset, "train", data_dir)
+    except data.DatasetNotPreparedError:
+        if config.dataset.split("/")[0] != "synthetic":
+            raise
+        if jax.process_index() == 0:
+            print(f"preparing the generated dataset {config.dataset} (once) ...", file=sys.stderr)
+        data.prepare_dataset(config.dataset, data_dir)
+        train = data.load_split(config.dataset, "train", data_dir)
+    val = data.load_split(config.dataset, "validation", data_dir)
+    if config.max_train_examples:
+        train = _first(train, config.max_train_examples)
+    if config.max_eval_examples:
+        val = _first(val, config.max_eval_examples)
+    return train, val
+
+
+def _first(split, n: int):
+    """The first `n` examples of a Split (config.max_*_examples; the sets are class-shuffled)."""
+    return dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n],
+                               metadata={k: v[:n] for k, v in split.metadata.items()})
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    logp = logits - logits.max(-1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
+    return float(-np.mean(logp[np.arange(len(labels)), labels]))
+
+
+class _Sigterm:
+    """Remembers a SIGTERM so the loop can save at the next dispatch boundary and exit."""
+
+    def __init__(self):
+        self.received = False
+        signal.signal(signal.SIGTERM, self._handle)
+
+    def _handle(self, signum, frame):
+        self.received = True
+
+
+class _Logger:
+    """metrics.jsonl + TensorBoard (tensorboardX, no TensorFlow); process 0 writes."""
+
+    def __init__(self, workdir: str, resume_epoch: int):
+        self.enabled = jax.process_index() == 0
+        self.path = os.path.join(workdir, "metrics.jsonl")
+        if not self.enabled:
+            return
+        # Epochs at or after the resume point are run again: drop their old lines.
+        lines = []
+        if resume_epoch > 0 and os.path.exists(self.path):
+            with open(self.path) as f:
+                lines = [l for l in f if l.strip() and json.loads(l)["epoch"] < resume_epoch]
+        with open(self.path, "w") as f:
+            f.writelines(lines)
+        from tensorboardX import SummaryWriter
+        self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for k, v in record.items():
+            if k != "epoch":
+                self.tb.add_scalar(k.replace("_", "/", 1), v, record["epoch"])
+        self.tb.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.tb.close()
+
+
+def _abstract(tree):
+    return jax.tree.map(lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=a.sharding), tree)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
+    """Trains (or resumes) the run in `workdir`, then evaluates its best checkpoint on the
+    test split. Returns the test report of `hsnet_jax.evaluate.evaluate_workdir`."""
+    from hsnet_jax import data
+    from hsnet_jax.metrics import classification_report
+
+    check_config(config)
+    mesh = train_step.make_mesh()
+    train_step.check_batch_size(config.batch_size, mesh)
+    workdir = os.path.abspath(workdir)
+    os.makedirs(workdir, exist_ok=True)
+    train, val = load_data(config)
+    num_classes = len(train.class_names)
+    config = _resolved(config)
+    arch = dict(num_classes=num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal)
+
+    model = create_model(config, num_classes, bn_axis_name=train_step.DATA)
+    variables = jax.jit(lambda: model.init(jax.random.key(config.seed),
+                                           jnp.zeros((1, config.image_size, config.image_size, 3)),
+                                           train=False))()
+    if config.ktl.stem_checkpoint:
+        from hsnet_jax.pretrained import load_stem_into
+        variables = load_stem_into(variables, config.ktl.stem_checkpoint)
+    tx = train_step.make_optimizer(variables["params"], freeze_stem=model.freeze_stem, **config.optimizer)
+    plateau = optax.contrib.reduce_on_plateau(**config.plateau)
+    state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau))
+
+    latest = checkpoint.open_manager(workdir, "latest", keep=config.checkpoint_keep)
+    best = checkpoint.open_manager(workdir, "best", keep=1)
+    meta = dict(epoch=0, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0,
+                best_val_accuracy=-1.0, best_epoch=-1, class_names=list(train.class_names),
+                dataset=config.dataset, image_size=config.image_size, **arch)
+    if latest.latest_step() is not None:
+        saved = checkpoint.read_meta(workdir, "latest")
+        checkpoint.check_architecture(saved, arch, checkpoint.checkpoint_dir(workdir, "latest"))
+        v, t, meta = checkpoint.restore_train(
+            latest, latest.latest_step(),
+            _abstract({"params": state.params, "batch_stats": state.batch_stats}),
+            _abstract({"step": state.step, "opt_state": state.opt_state, "plateau": state.plateau}))
+        state = state.replace(params=v["params"], batch_stats=v["batch_stats"], **t)
+        _say(f"resuming {workdir} at epoch {meta['epoch']}, step {int(state.step)}")
+    checkpoint.save_run_config(workdir, config)
+
+    sampler = data.BatchSampler(len(train.labels), config.batch_size, config.seed,
+                                process_index=jax.process_index(), process_count=jax.process_count())
+    images, labels = train_step.replicate(mesh, (train.images, train.labels.astype(np.int32)))
+    step_fn = train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
+                                         max_rotation=config.max_rotation, seed=config.seed)
+    predict = train_step.make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
+    logger = _Logger(workdir, meta["epoch"])
+    sigterm = _Sigterm()
+    try:
+        state, meta = _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn,
+                                    predict, plateau, val, latest, best, logger, sigterm, mesh,
+                                    classification_report)
+    finally:
+        latest.wait_until_finished()
+        best.wait_until_finished()
+        logger.close()
+    if sigterm.received:
+        return {}
+    from hsnet_jax.evaluate import evaluate_workdir
+    return evaluate_workdir(workdir, split="test", which="best", data_dir=config.data_dir or None)
+
+
+def _resolved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+    """The config as run: data_dir made explicit."""
+    from hsnet_jax import data
+    config = ml_collections.ConfigDict(config.to_dict())
+    config.data_dir = os.path.abspath(config.data_dir or data.default_data_dir())
+    return config
+
+
+def _say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+def _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn, predict, plateau,
+                  val, latest, best, logger, sigterm, mesh, classification_report):
+    from tqdm import tqdm
+
+    k = config.steps_per_dispatch
+    steps = sampler.steps_per_epoch
+    for epoch in range(meta["epoch"], config.num_epochs):
+        start = meta["step_in_epoch"]
+        rows = sampler.epoch_indices(epoch)
+        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{config.num_epochs}",
+                   unit="step", disable=jax.process_index() != 0, dynamic_ncols=True)
+        t0 = time.perf_counter()
+        pending = None  # (first step, metrics) of the chunk in flight: read after the next dispatch
+        for first in range(start, steps, k):
+            if sigterm.received:
+                break
+            chunk = train_step.put_indices(mesh, rows[first:first + k])
+            state, metrics = step_fn(state, images, labels, chunk)
+            if pending:
+                meta = _account(meta, *pending, epoch, int(state.step), bar, t0, config.batch_size)
+            pending = (first, metrics)
+        if pending:
+            meta = _account(meta, *pending, epoch, int(state.step), bar, t0, config.batch_size)
+        train_seconds = time.perf_counter() - t0
+        bar.close()
+        if sigterm.received and meta["step_in_epoch"] < steps:
+            _save_latest(latest, state, meta)
+            _say(f"SIGTERM: saved epoch {epoch + 1} step {meta['step_in_epoch']} "
+                 f"(global step {int(state.step)}) in {workdir}; rerun the same command to resume")
+            return state, meta
+        done = steps - start
+        variables = {"params": state.params, "batch_stats": state.batch_stats}
+        logits = predict(variables, val.images)
+        val_loss = cross_entropy(logits, val.labels)
+        report = classification_report(val.labels, logits.argmax(-1), val.class_names)
+        _, new_plateau = plateau.update({}, state.plateau, value=jnp.asarray(val_loss))
+        state = state.replace(plateau=train_step.replicate(mesh, new_plateau))
+        record = dict(epoch=epoch, lr_scale=float(new_plateau.scale),
+                      learning_rate=config.optimizer.learning_rate * float(new_plateau.scale),
+                      train_loss=meta["train_loss_sum"] / steps, train_accuracy=meta["train_accuracy_sum"] / steps,
+                      val_loss=val_loss, val_accuracy=report["accuracy"],
+                      val_mean_accuracy=report["mean_accuracy"],
+                      images_per_s=done * config.batch_size / train_seconds,
+                      train_seconds=train_seconds, epoch_seconds=0.0)
+        meta = dict(meta, epoch=epoch + 1, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0)
+        if record["val_accuracy"] > meta["best_val_accuracy"]:
+            meta.update(best_val_accuracy=record["val_accuracy"], best_epoch=epoch)
+            checkpoint.save(best, int(state.step), variables, dict(meta, **record))
+        _save_latest(latest, state, dict(meta, **record))
+        record["epoch_seconds"] = time.perf_counter() - t0
+        logger.write(record)
+        _say(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
+             f"val loss {val_loss:.4f} acc {record['val_accuracy']:.4f} mAcc {record['val_mean_accuracy']:.4f} | "
+             f"lr x{record['lr_scale']:g} | {record['images_per_s']:.1f} img/s")
+        if sigterm.received:
+            _say(f"SIGTERM: saved after epoch {epoch + 1} in {workdir}; rerun the same command to resume")
+            return state, meta
+    return state, meta
+
+
+def _account(meta, first, metrics, epoch, global_step, bar, t0, batch_size):
+    """Folds one dispatch's per-step metrics into the epoch sums; a non-finite loss stops the run."""
+    losses = np.asarray(metrics["loss"])
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        raise HSNetError(
+            f"non-finite training loss ({losses[bad[0]]}) at epoch {epoch + 1}, step {first + bad[0] + 1} of the "
+            f"epoch (global step {global_step - len(losses) + bad[0] + 1}); stopped without saving, the last good "
+            "checkpoint is kept. Lower config.optimizer.learning_rate or try config.dtype=float32")
+    meta = dict(meta, step_in_epoch=first + len(losses),
+                train_loss_sum=meta["train_loss_sum"] + float(losses.sum()),
+                train_accuracy_sum=meta["train_accuracy_sum"] + float(np.asarray(metrics["accuracy"]).sum()))
+    bar.update(len(losses))
+    rate = (meta["step_in_epoch"] - bar.initial) * batch_size / max(time.perf_counter() - t0, 1e-9)
+    bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
+    return meta
+
+
+def _save_latest(manager, state, meta) -> None:
+    step = int(state.step)
+    if manager.latest_step() == step:  # nothing ran since (e.g. SIGTERM right after a resume)
+        return
+    checkpoint.save(manager, step, {"params": state.params, "batch_stats": state.batch_stats}, meta,
+                    train={"step": state.step, "opt_state": state.opt_state, "plateau": state.plateau})
+
+
+def default_workdir(config_file: str) -> str:
+    return os.path.join("workdirs", os.path.splitext(os.path.basename(config_file))[0])
+
+
+def main(argv) -> int:
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
+        return 2
+    logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
+    config = flags.FLAGS.config
+    workdir = flags.FLAGS.workdir or default_workdir(flags.FLAGS["config"].config_filename)
+    try:
+        initialize_distributed(config)
+        report = train_and_evaluate(config, workdir)
+    except HSNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if not report:
+        return SIGTERM_EXIT
+    _say(f"test accuracy {report['accuracy']:.4f}, mean accuracy {report['mean_accuracy']:.4f}; "
+         f"run directory {workdir}")
+    return 0
+
+
+def define_flags() -> None:
+    """The CLI flags; defined only when run as a program, so importing this module (as
+    `evaluate` and `ablate` do) defines nothing."""
+    config_flags.DEFINE_config_file("config", None, "Training config file, e.g. configs/raf.py.",
+                                    lock_config=True)
+    flags.DEFINE_string("workdir", None, "Run directory (default ./workdirs/<config name>).")
+    flags.mark_flag_as_required("config")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(lambda argv: sys.exit(main(argv)))
