@@ -22,8 +22,9 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
-from hsnet_jax.data.errors import LayoutError
+from hsnet_jax.data.errors import LabelError, LayoutError
 from hsnet_jax.data.reading import Transform, read_images
+from hsnet_jax.data.splits import Holdouts, stratified_split, subject_split
 
 SPLITS = ("train", "validation", "test")
 
@@ -70,7 +71,9 @@ class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         features = {
             "image": tfds.features.Tensor(shape=(self.IMAGE_SIZE, self.IMAGE_SIZE, 3), dtype=np.uint8,
                                           encoding=self.IMAGE_ENCODING),
-            "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)),
+            # Without CLASS_NAMES (image_folder) the names are set when the files are scanned.
+            "label": tfds.features.ClassLabel(names=list(self.CLASS_NAMES)) if self.CLASS_NAMES
+            else tfds.features.ClassLabel(),
             "file_name": tfds.features.Text(),
         }
         features.update({name: tfds.features.Text() for name in self.METADATA})
@@ -84,7 +87,7 @@ class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 
     def _count(self, labels_per_split: dict[str, np.ndarray]) -> None:
         """Stores images per split and class in the metadata (the prepare summary's table)."""
-        n = len(self.CLASS_NAMES)
+        n = self.info.features["label"].num_classes
         self.info.metadata["class_counts"] = {
             split: np.bincount(labels, minlength=n).tolist() for split, labels in labels_per_split.items()}
 
@@ -112,15 +115,17 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         """Split name -> indices into the decoded examples."""
 
     def _transform(self) -> Transform | None:
-        """A per-image transform after decoding (the face crop of RaFD and KDEF)."""
+        """A per-image transform after decoding (the face crop of RaFD and KDEF; flags = no face)."""
         return None
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         root = os.fspath(dl_manager.manual_dir)
         records = self._records(root)
-        images, kept, skipped = read_images(records.paths, self.IMAGE_SIZE, transform=self._transform(),
-                                            skip_corrupt=self.skip_corrupt, desc=f"{self.name}: decoding")
+        images, kept, skipped, no_face = read_images(
+            records.paths, self.IMAGE_SIZE, transform=self._transform(), skip_corrupt=self.skip_corrupt,
+            desc=f"{self.name}: decoding")
         self._note("skipped_corrupt", [os.path.relpath(p, root) for p in skipped])
+        self._note("no_face", [os.path.relpath(p, root) for p in no_face])
         metadata = {k: np.asarray(v, dtype=object)[kept] for k, v in records.metadata.items()}
         if records.splits is not None:
             metadata["split"] = np.asarray(records.splits, dtype=object)[kept]
@@ -128,6 +133,48 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         parts = {name: idx for name, idx in self._split(examples).items() if len(idx)}
         self._count({name: examples.labels[idx] for name, idx in parts.items()})
         return {name: self._generate_examples(examples.take(parts[name])) for name in SPLITS if name in parts}
+
+
+@dataclasses.dataclass
+class PoseConfig(tfds.core.BuilderConfig):
+    """RaFD / KDEF: which camera angles to keep and whether splits are subject-disjoint."""
+
+    angles: tuple[str, ...] = ()  # empty: all angles (the default, as in the paper)
+    subject_disjoint: bool = False
+
+
+def pose_configs(frontal: str) -> list[PoseConfig]:
+    """default, subject_disjoint, frontal, frontal_subject_disjoint."""
+    return [
+        PoseConfig(name="default", description="all angles, stratified splits"),
+        PoseConfig(name="subject_disjoint", description="all angles, no subject in two splits",
+                   subject_disjoint=True),
+        PoseConfig(name="frontal", description=f"angle {frontal} only, stratified splits", angles=(frontal,)),
+        PoseConfig(name="frontal_subject_disjoint", description=f"angle {frontal} only, subject-disjoint",
+                   angles=(frontal,), subject_disjoint=True),
+    ]
+
+
+def holdout_split(examples: Examples, holdouts: Holdouts, seed: int, subject_disjoint: bool = False) -> dict[str, np.ndarray]:
+    """Seeded splits stratified by class, or by subject when `subject_disjoint`."""
+    if subject_disjoint:
+        return subject_split(examples.metadata["subject"], holdouts, seed)
+    return stratified_split(examples.labels, holdouts, seed)
+
+
+def check_labels(problems: list[str], what: str) -> None:
+    """Raises one LabelError listing every problem found in a database's labels."""
+    if problems:
+        raise LabelError(f"{len(problems)} label problem(s) in {what}: " + "; ".join(problems))
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+
+
+def find_images(root: str) -> list[str]:
+    """Every .jpg/.jpeg/.png file under `root` (any case), sorted."""
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files
+                  if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def require_dir(path: str, what: str, instructions: str) -> None:

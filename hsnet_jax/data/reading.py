@@ -19,8 +19,9 @@ from tqdm import tqdm
 
 from hsnet_jax.data.errors import CorruptImageError
 
-# A per-image transform applied after decoding, e.g. the MTCNN face crop: RGB uint8 -> [S, S, 3].
-Transform = Callable[[np.ndarray], np.ndarray]
+# A per-image transform applied after decoding, e.g. the MTCNN face crop: RGB uint8 ->
+# ([S, S, 3], flag), the flag marking images it handled by a fallback (no face found).
+Transform = Callable[[np.ndarray], tuple[np.ndarray, bool]]
 
 
 def decode(path: str, size: int) -> np.ndarray:
@@ -38,8 +39,9 @@ def _decode_full(path: str) -> np.ndarray:
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
-                skip_corrupt: bool = False, desc: str = "decoding") -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths).
+                skip_corrupt: bool = False, desc: str = "decoding") -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths,
+    paths the transform flagged).
 
     Without `transform` each image is decoded and resized to `size`; with it, the full image
     is decoded and `transform` makes the [size, size, 3] result (run in this thread: MTCNN
@@ -48,6 +50,7 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     """
     images = np.empty((len(paths), size, size, 3), np.uint8)
     failures: list[tuple[int, str]] = []
+    flagged: list[str] = []
 
     def work(i: int) -> tuple[int, np.ndarray | None, str]:
         try:
@@ -62,8 +65,12 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
         for i, image, reason in tqdm(pool.map(work, range(len(paths))), total=len(paths), desc=desc, unit="img"):
             if image is None:
                 failures.append((i, reason))
+            elif transform is None:
+                images[i] = image
             else:
-                images[i] = image if transform is None else transform(image)
+                images[i], flag = transform(image)
+                if flag:
+                    flagged.append(paths[i])
     if failures and not skip_corrupt:
         listing = "; ".join(f"{paths[i]} ({reason})" for i, reason in failures)
         raise CorruptImageError(
@@ -71,4 +78,4 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
             f"count them): {listing}")
     bad = {i for i, _ in failures}
     kept = np.asarray([i for i in range(len(paths)) if i not in bad], np.int64)
-    return images[kept] if bad else images, kept, [paths[i] for i, _ in failures]
+    return images[kept] if bad else images, kept, [paths[i] for i, _ in failures], flagged

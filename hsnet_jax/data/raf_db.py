@@ -1,0 +1,70 @@
+"""`raf_db`: the Real-world Affective Faces Database, basic emotions, aligned 100x100 faces."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from hsnet_jax.data.builder import Examples, ManualBuilder, Records, check_labels, holdout_split, one_line, require_dir
+from hsnet_jax.data.errors import LayoutError
+from hsnet_jax.data.expressions import CANONICAL_EXPRESSIONS
+
+LABEL_FILE = os.path.join("basic", "EmoLabel", "list_patition_label.txt")  # sic, the official name
+IMAGE_DIR = os.path.join("basic", "Image", "aligned")
+
+
+class RafDb(ManualBuilder, skip_registration=True):
+    """RAF-DB basic: official train (12,271) / test (3,068); validation = 10% of train, stratified."""
+
+    CLASS_NAMES = CANONICAL_EXPRESSIONS  # the label file's 1..7, in this order
+    IMAGE_SIZE = 100
+    HOMEPAGE = "http://www.whdeng.cn/RAF/model1.html"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""
+    Request RAF-DB from {HOMEPAGE} and unpack it so that --manual_dir holds
+    basic/EmoLabel/list_patition_label.txt (lines like "train_00001.jpg 5", labels 1..7 =
+    surprise fear disgust happiness sadness anger neutral) and basic/Image/aligned/
+    (train_00001_aligned.jpg ...).
+    """
+
+    def _records(self, root: str) -> Records:
+        label_file = os.path.join(root, LABEL_FILE)
+        image_dir = os.path.join(root, IMAGE_DIR)
+        help_text = one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)
+        if not os.path.isfile(label_file):
+            raise LayoutError(f"RAF-DB label file not found: expected {label_file}. {help_text}")
+        require_dir(image_dir, "RAF-DB aligned images", help_text)
+        on_disk = set(os.listdir(image_dir))
+        problems, records, seen = [], Records([], [], {"file_name": []}, []), set()
+        with open(label_file, encoding="utf-8") as f:
+            for line_no, line in enumerate(f, 1):
+                where = f"{label_file}:{line_no}"
+                if not line.strip():
+                    continue
+                parts = line.split()
+                if len(parts) != 2 or not parts[0].startswith(("train_", "test_")):
+                    problems.append(f"{where}: expected 'train_00001.jpg 5', got {line.strip()!r}")
+                    continue
+                name, value = parts
+                if value not in {str(i) for i in range(1, 8)}:
+                    problems.append(f"{where}: unknown label {value!r} (expected 1..7)")
+                    continue
+                image = name.rsplit(".", 1)[0] + "_aligned.jpg"
+                if image not in on_disk:
+                    problems.append(f"{where}: no image {os.path.join(image_dir, image)}")
+                    continue
+                seen.add(image)
+                records.paths.append(os.path.join(image_dir, image))
+                records.labels.append(int(value) - 1)
+                records.metadata["file_name"].append(image)
+                records.splits.append(name.split("_", 1)[0])
+        unlabelled = sorted(f for f in on_disk - seen if f.lower().endswith((".jpg", ".jpeg", ".png")))
+        problems += [f"{os.path.join(image_dir, f)}: image without a line in {label_file}" for f in unlabelled]
+        check_labels(problems, "RAF-DB")
+        return records
+
+    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
+        test = np.flatnonzero(examples.metadata["split"] == "test")
+        train_pool = np.flatnonzero(examples.metadata["split"] == "train")
+        parts = holdout_split(examples.take(train_pool), (("validation", 0.1),), self.SEED)
+        return {"train": train_pool[parts["train"]], "validation": train_pool[parts["validation"]], "test": test}

@@ -1,0 +1,68 @@
+"""`rafd`: the Radboud Faces Database, 8 expressions, 5 camera angles, MTCNN face crops 100x100."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import numpy as np
+
+from hsnet_jax.data.builder import (Examples, ManualBuilder, Records, check_labels, find_images, holdout_split,
+                                    one_line, pose_configs)
+from hsnet_jax.data.errors import LayoutError
+from hsnet_jax.data.reading import Transform
+
+# Rafd090_01_Caucasian_female_angry_frontal.jpg: angle, subject, ethnicity, gender, emotion, gaze.
+FILE_PATTERN = re.compile(r"Rafd(\d{3})_(\d+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.jpe?g", re.IGNORECASE)
+# Per class 1,005 images (67 subjects x 5 angles x 3 gazes): 201 test, then 160 of the
+# remaining 804 for validation, 644 train, as in the paper.
+HOLDOUTS = (("test", 201 / 1005), ("validation", 160 / 804))
+
+
+class Rafd(ManualBuilder, skip_registration=True):
+    """RaFD: per class 644 / 160 / 201 train / validation / test (seeded, stratified)."""
+
+    CLASS_NAMES = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
+    IMAGE_SIZE = 100
+    METADATA = ("subject", "angle", "ethnicity", "gender", "gaze")
+    HOMEPAGE = "https://rafd.socsci.ru.nl"
+    BUILDER_CONFIGS = pose_configs(frontal="090")
+    MANUAL_DOWNLOAD_INSTRUCTIONS = f"""
+    Request RaFD from {HOMEPAGE} and unpack its images into --manual_dir (subfolders are
+    searched too), keeping the official file names such as
+    Rafd090_01_Caucasian_female_angry_frontal.jpg (angle, subject, ethnicity, gender,
+    emotion, gaze).
+    """
+
+    def _records(self, root: str) -> Records:
+        records = Records([], [], {k: [] for k in ("file_name",) + self.METADATA})
+        problems = []
+        for path in find_images(root):
+            name = os.path.basename(path)
+            match = FILE_PATTERN.fullmatch(name)
+            if not match:
+                problems.append(f"{path}: not a RaFD file name (Rafd090_01_Caucasian_female_angry_frontal.jpg)")
+                continue
+            angle, subject, ethnicity, gender, emotion, gaze = match.groups()
+            if emotion.lower() not in self.CLASS_NAMES:
+                problems.append(f"{path}: unknown emotion {emotion!r} (expected one of {', '.join(self.CLASS_NAMES)})")
+                continue
+            if self.builder_config.angles and angle not in self.builder_config.angles:
+                continue
+            records.paths.append(path)
+            records.labels.append(self.CLASS_NAMES.index(emotion.lower()))
+            for key, value in zip(records.metadata, (name, subject, angle, ethnicity.lower(), gender.lower(), gaze.lower())):
+                records.metadata[key].append(value)
+        check_labels(problems, "RaFD")
+        if not records.paths:
+            raise LayoutError(f"no RaFD images found under {root}. {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
+        return records
+
+    def _transform(self) -> Transform:
+        from hsnet_jax.data.faces import face_or_centre  # torch: only RaFD and KDEF need it
+
+        return face_or_centre(self.IMAGE_SIZE)
+
+    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
+        return holdout_split(examples, HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)
+

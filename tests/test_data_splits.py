@@ -1,0 +1,30 @@
+"""Seeded stratified and subject-disjoint splits."""
+
+import numpy as np
+
+from hsnet_jax.data.rafd import HOLDOUTS as RAFD
+from hsnet_jax.data.splits import stratified_split, subject_split
+
+
+def test_rafd_fractions_give_the_papers_per_class_counts():
+    labels = np.repeat(np.arange(8), 1005)
+    parts = stratified_split(labels, RAFD, seed=0)
+    for name, n in (("train", 644), ("validation", 160), ("test", 201)):
+        assert np.bincount(labels[parts[name]]).tolist() == [n] * 8
+    assert len(np.unique(np.concatenate(list(parts.values())))) == len(labels)
+
+
+def test_seeded():
+    labels = np.arange(100) % 4
+    a, b, c = (stratified_split(labels, (("test", 0.2),), s) for s in (1, 1, 2))
+    np.testing.assert_array_equal(a["test"], b["test"])
+    assert not np.array_equal(a["test"], c["test"])
+
+
+def test_subject_split_is_disjoint_and_complete():
+    subjects = np.repeat([f"s{i}" for i in range(70)], 70)
+    parts = subject_split(subjects, (("test", 0.2), ("validation", 0.2)), seed=0)
+    groups = {k: set(subjects[v]) for k, v in parts.items()}
+    assert [len(groups[k]) for k in ("train", "validation", "test")] == [45, 11, 14]
+    assert not (groups["train"] & groups["test"]) and not (groups["validation"] & groups["test"])
+    assert sum(len(v) for v in parts.values()) == len(subjects)
