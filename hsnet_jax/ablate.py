@@ -1,0 +1,150 @@
+r"""`python -m hsnet_jax.ablate --config configs/raf.py [--workdir ROOT] [--config.KEY=VALUE ...]`:
+the eight DIB / FGAL / KTL rows of the paper's Table 6.
+
+Each row is a normal training run (`hsnet_jax.train.train_and_evaluate`) of the given config
+with `model.use_dib`, `model.use_fgal` and `ktl.stem_checkpoint` set for the row, in its own
+run directory ROOT/<row> (baseline, dib, fgal, ktl, dib_fgal, dib_ktl, fgal_ktl,
+dib_fgal_ktl); the default ROOT is ./workdirs/ablation_<config name>. A row is finished when
+ROOT/<row>/eval/test_metrics.json exists: finished rows are not rerun, an interrupted row
+resumes from its checkpoint, so rerunning the command completes the table. At the end the
+table (Acc. and mAcc. of each row on the test split) is written to ROOT/ablation.md and printed.
+
+The KTL rows need the ported VGGFace2 stem (`--config.ktl.stem_checkpoint=DIR`, written by
+`convert/port_stem.py`). Without it the command stops at once, before training anything,
+and says how to port it; `--skip_ktl` runs the four rows without KTL instead (the others
+show "-" until they are run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+
+import jax
+import ml_collections
+from absl import app, flags
+from ml_collections import config_flags
+
+from hsnet_jax import pretrained, train
+from hsnet_jax.errors import HSNetError
+
+PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2` "
+             "(or `--weights 20180402-114759-vggface2.pt` offline) and pass "
+             "--config.ktl.stem_checkpoint=weights/vggface2")
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """One line of Table 6."""
+
+    dib: bool
+    fgal: bool
+    ktl: bool
+
+    @property
+    def name(self) -> str:
+        parts = [n for n, on in (("dib", self.dib), ("fgal", self.fgal), ("ktl", self.ktl)) if on]
+        return "_".join(parts) or "baseline"
+
+
+# In the paper's order: the baseline, one component, two, all three.
+ROWS = tuple(Row(*switches) for switches in (
+    (False, False, False), (True, False, False), (False, True, False), (False, False, True),
+    (True, True, False), (True, False, True), (False, True, True), (True, True, True)))
+
+
+def row_config(config: ml_collections.ConfigDict, row: Row) -> ml_collections.ConfigDict:
+    """`config` with the row's switches; KTL on = the config's stem checkpoint, off = "" (trained stem)."""
+    out = ml_collections.ConfigDict(config.to_dict())
+    out.model.use_dib = row.dib
+    out.model.use_fgal = row.fgal
+    out.ktl.stem_checkpoint = config.ktl.stem_checkpoint if row.ktl else ""
+    return out
+
+
+def metrics_path(root: str, row: Row) -> str:
+    return os.path.join(root, row.name, "eval", "test_metrics.json")
+
+
+def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False) -> str:
+    """Trains and evaluates every row not finished yet; returns the markdown table, also
+    written to ROOT/ablation.md."""
+    root = os.path.abspath(root)
+    if not skip_ktl:
+        if not config.ktl.stem_checkpoint:
+            raise HSNetError(f"the KTL rows of Table 6 need the ported VGGFace2 stem: {PORT_HINT}; "
+                             "or pass --skip_ktl to run only the rows without KTL")
+        pretrained.load_stem_variables(config.ktl.stem_checkpoint)  # a bad stem fails now, not after 4 rows
+    rows = [row for row in ROWS if not (skip_ktl and row.ktl)]
+    for i, row in enumerate(rows, 1):
+        workdir = os.path.join(root, row.name)
+        if os.path.exists(metrics_path(root, row)):
+            _say(f"[{i}/{len(rows)}] {row.name}: finished, kept ({metrics_path(root, row)})")
+            continue
+        _say(f"[{i}/{len(rows)}] {row.name}: training in {workdir}")
+        train.train_and_evaluate(row_config(config, row), workdir)
+    table = ablation_table(root, config.dataset)
+    if jax.process_index() == 0:
+        with open(os.path.join(root, "ablation.md"), "w") as f:
+            f.write(table)
+    return table
+
+
+def ablation_table(root: str, dataset: str) -> str:
+    """Table 6 as markdown from the rows' test reports; a row without one shows "-"."""
+    mark = {True: "✓", False: "×"}
+    lines = [f"Ablation on {dataset} (test split), run directories under {root}", "",
+             "| DIB | FGAL | KTL | Acc. (%) | mAcc. (%) |", "|:---:|:---:|:---:|---:|---:|"]
+    for row in ROWS:
+        try:
+            with open(metrics_path(root, row)) as f:
+                report = json.load(f)
+            acc, macc = f"{100 * report['accuracy']:.2f}", f"{100 * report['mean_accuracy']:.2f}"
+        except FileNotFoundError:
+            acc = macc = "-"
+        lines.append(f"| {mark[row.dib]} | {mark[row.fgal]} | {mark[row.ktl]} | {acc} | {macc} |")
+    return "\n".join(lines) + "\n"
+
+
+def _say(message: str) -> None:
+    if jax.process_index() == 0:
+        print(message, file=sys.stderr, flush=True)
+
+
+def default_root(config_file: str) -> str:
+    return os.path.join("workdirs", "ablation_" + os.path.splitext(os.path.basename(config_file))[0])
+
+
+def main(argv) -> int:
+    if len(argv) > 1:
+        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
+        return 2
+    config = flags.FLAGS.config
+    root = flags.FLAGS.workdir or default_root(flags.FLAGS["config"].config_filename)
+    try:
+        train.initialize_distributed(config)
+        table = run_ablation(config, root, flags.FLAGS.skip_ktl)
+    except HSNetError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    if jax.process_index() == 0:
+        print(table, end="")
+        print(f"wrote {os.path.join(os.path.abspath(root), 'ablation.md')}")
+    return 0
+
+
+def define_flags() -> None:
+    """The CLI flags (defined only when run as a program, like the trainer's)."""
+    config_flags.DEFINE_config_file("config", None, "Training config file, e.g. configs/raf.py; "
+                                    "each row overrides model.use_dib, model.use_fgal, ktl.stem_checkpoint.",
+                                    lock_config=True)
+    flags.DEFINE_string("workdir", None, "Root of the row run directories (default ./workdirs/ablation_<config name>).")
+    flags.DEFINE_bool("skip_ktl", False, "Run only the four rows without KTL (no stem checkpoint needed).")
+    flags.mark_flag_as_required("config")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(lambda argv: sys.exit(main(argv)))
