@@ -30,9 +30,9 @@ from ml_collections import config_flags
 from hsnet_jax import pretrained, train
 from hsnet_jax.errors import HSNetError
 
-PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2` "
+PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2_stem` "
              "(or `--weights 20180402-114759-vggface2.pt` offline) and pass "
-             "--config.ktl.stem_checkpoint=weights/vggface2")
+             "--config.ktl.stem_checkpoint=weights/vggface2_stem")
 
 
 @dataclasses.dataclass(frozen=True)
