@@ -247,6 +247,7 @@ def test_bfloat16_forward_is_close_to_float32():
     assert {x.dtype for x in jax.tree.leaves(variables["params"])} == {jnp.dtype(jnp.float32)}
 
 
+@pytest.mark.slow  # compiles HSNet's backward pass
 @pytest.mark.parametrize("freeze_stem", [True, False])
 def test_freeze_stem(freeze_stem):
     model, x = HSNet(7, freeze_stem=freeze_stem), _images()
