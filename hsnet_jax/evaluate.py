@@ -69,10 +69,10 @@ def to_common_space(labels: np.ndarray, dataset_classes: Sequence[str], predicti
     extra = [name for name, c in zip(model_classes, model_map) if c < 0]
     model_map = np.where(model_map >= 0, model_map,
                          len(canonical) + np.cumsum(model_map < 0) - 1)
-    if not (label_map >= 0).any():
-        raise HSNetError(f"none of the dataset's classes ({', '.join(dataset_classes)}) is one of "
-                         f"the canonical expressions ({', '.join(canonical)})")
     keep = label_map[labels] >= 0
+    if not keep.any():
+        raise HSNetError(f"no sample has a class among the canonical expressions ({', '.join(canonical)}); "
+                         f"the dataset's classes: {', '.join(dataset_classes)}")
     return (label_map[labels[keep]], model_map[predictions[keep]], canonical + extra,
             int(np.sum(~keep)))
 

@@ -12,6 +12,7 @@ from PIL import Image
 
 from hsnet_jax import evaluate
 from hsnet_jax.data import CANONICAL_EXPRESSIONS, prepare_dataset
+from hsnet_jax.errors import HSNetError
 from tests.handmade_run import make_run
 
 DATASET = "synthetic/small"  # 20 test images per class
@@ -117,3 +118,8 @@ def test_cli_without_a_run_directory_prints_no_traceback(tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 1
     assert result.stderr == f"error: {tmp_path} is not a training run directory (no config.json)\n"
+
+
+def test_nothing_to_score_across_databases_is_an_error():
+    with pytest.raises(HSNetError, match="no sample has a class among the canonical expressions"):
+        evaluate.to_common_space(np.array([1, 1]), RAFD_NAMES, np.array([0, 2]), CANONICAL_EXPRESSIONS)
