@@ -74,6 +74,14 @@ def test_label_problems_are_all_listed_with_file_and_line(tmp_path):
     assert "train_09999_aligned.jpg: image without a line" in message
 
 
+def test_duplicate_label_lines(tmp_path):
+    tree = data_trees.raf_db(str(tmp_path / "r"), 1, 1)
+    with open(tree["label_file"], "a") as f:
+        f.write("train_00002.jpg 2\n")
+    with pytest.raises(LabelError, match=r"train_00002_aligned.jpg appears 2 times"):
+        prepare_dataset("raf_db", data_dir=str(tmp_path / "d"), manual_dir=str(tmp_path / "r"))
+
+
 def test_corrupt_images_stop_with_a_list_or_are_skipped_and_counted(tmp_path):
     tree = data_trees.raf_db(str(tmp_path / "r"), 3, 1)
     bad = [os.path.join(tree["image_dir"], f) for f in ("train_00002_aligned.jpg", "test_00004_aligned.jpg")]

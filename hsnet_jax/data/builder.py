@@ -15,6 +15,7 @@ in the dataset's metadata, and writes the splits.
 from __future__ import annotations
 
 import abc
+import collections
 import dataclasses
 import os
 from typing import Any, Iterator, Sequence
@@ -121,6 +122,9 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         root = os.fspath(dl_manager.manual_dir)
         records = self._records(root)
+        names = collections.Counter(records.metadata["file_name"])
+        check_labels([f"{name} appears {n} times" for name, n in sorted(names.items()) if n > 1],
+                     f"{self.name} (file names must be unique)")
         images, kept, skipped, no_face = read_images(
             records.paths, self.IMAGE_SIZE, transform=self._transform(), skip_corrupt=self.skip_corrupt,
             desc=f"{self.name}: decoding")

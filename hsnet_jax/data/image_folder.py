@@ -30,7 +30,7 @@ class ImageFolder(ManualBuilder, skip_registration=True):
                        FolderConfig(name="224", description="resized to 224x224", image_size=224)]
     MANUAL_DOWNLOAD_INSTRUCTIONS = """
     Point --manual_dir at a folder <root> holding <root>/train/<class>/*.jpg (and optionally
-    <root>/validation/<class>/ and <root>/test/<class>/), .jpg/.jpeg/.png files, one folder per class.
+    <root>/validation/<class>/ and <root>/test/<class>/), one folder per class, image files PIL can read.
     """
 
     @property
