@@ -76,6 +76,31 @@ def test_cross_database_through_the_canonical_expressions(data_dir, tmp_path):
     assert os.path.exists(report["plot_path"])
 
 
+def test_cross_database_leaves_out_classes_without_a_canonical_counterpart(happy_run, tmp_path, capsys):
+    # An image folder whose test split has 3 angry, 2 contempt and 1 happy faces: contempt
+    # cannot be scored, so Acc. = 1/4 (only happy is right), mAcc. = (0 + 1) / 2.
+    rng = np.random.default_rng(0)
+    for split, counts in (("train", {"angry": 1, "contempt": 1, "happy": 1}),
+                          ("test", {"angry": 3, "contempt": 2, "happy": 1})):
+        for name, n in counts.items():
+            os.makedirs(tmp_path / "folder" / split / name)
+            for i in range(n):
+                pixels = rng.integers(0, 256, (100, 100, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(tmp_path / "folder" / split / name / f"{i}.png")
+    data_dir = str(tmp_path / "data")
+    prepare_dataset("image_folder", data_dir, manual_dir=str(tmp_path / "folder"))
+    capsys.readouterr()
+    assert evaluate.main(["--workdir", happy_run, "--dataset", "image_folder", "--data_dir", data_dir]) == 0
+    assert "2 without a canonical class left out" in capsys.readouterr().out
+    with open(os.path.join(happy_run, "eval", "image_folder_test_metrics.json")) as f:
+        report = json.load(f)
+    assert (report["excluded"], report["num_examples"]) == (2, 4)
+    assert report["accuracy"] == pytest.approx(0.25)
+    assert report["mean_accuracy"] == pytest.approx(0.5)
+    assert report["per_class"]["anger"] == 0.0 and report["per_class"]["happiness"] == 1.0
+    assert report["per_class"]["surprise"] is None
+
+
 def test_to_common_space_excludes_unmatched_truths_and_counts_unmatched_predictions_wrong():
     # Dataset RaFD-like (contempt has no canonical class); model trained on canonical names.
     labels = np.array([0, 0, 1, 1, 1, 4])  # angry, angry, contemptuous x3, happy
