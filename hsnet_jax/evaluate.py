@@ -23,7 +23,6 @@ import sys
 from typing import Any, Callable, Sequence
 
 import jax
-import ml_collections
 import numpy as np
 
 from hsnet_jax import checkpoint, data, metrics
@@ -31,17 +30,17 @@ from hsnet_jax.errors import HSNetError
 from hsnet_jax.train import create_model
 from hsnet_jax.train_step import make_mesh, make_predict_fn
 
+
 @dataclasses.dataclass(frozen=True)
 class Run:
     """A trained run, ready to predict: `predict(images_uint8) -> logits` [N, classes]."""
 
-    config: ml_collections.ConfigDict
     class_names: tuple[str, ...]
     predict: Callable[[np.ndarray], np.ndarray]
 
 
 def load_run(workdir: str, which: str = "best") -> Run:
-    """The run's config, class names and checkpoint `which`, behind the trainer's one
+    """The run's class names and checkpoint `which`, behind the trainer's one
     evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded)."""
     config = checkpoint.load_run_config(workdir)
     class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
@@ -49,7 +48,7 @@ def load_run(workdir: str, which: str = "best") -> Run:
     variables = checkpoint.restore_variables(workdir, which, expected=dict(
         num_classes=len(class_names), use_dib=model.use_dib, use_fgal=model.use_fgal))
     forward = make_predict_fn(model, config.image_size, make_mesh(), config.eval_batch_size)
-    return Run(config, class_names, lambda images: forward(variables, images))
+    return Run(class_names, lambda images: forward(variables, images))
 
 
 def to_common_space(labels: np.ndarray, dataset_classes: Sequence[str], predictions: np.ndarray,
