@@ -68,9 +68,9 @@ def metrics_path(root: str, row: Row) -> str:
     return os.path.join(root, row.name, "eval", "test_metrics.json")
 
 
-def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False) -> str:
+def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False) -> str | None:
     """Trains and evaluates every row not finished yet; returns the markdown table, also
-    written to ROOT/ablation.md."""
+    written to ROOT/ablation.md, or None when a SIGTERM stopped a row (it saved; rerun)."""
     root = os.path.abspath(root)
     if not skip_ktl:
         if not config.ktl.stem_checkpoint:
@@ -84,7 +84,9 @@ def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = 
             _say(f"[{i}/{len(rows)}] {row.name}: finished, kept ({metrics_path(root, row)})")
             continue
         _say(f"[{i}/{len(rows)}] {row.name}: training in {workdir}")
-        train.train_and_evaluate(row_config(config, row), workdir)
+        if not train.train_and_evaluate(row_config(config, row), workdir):
+            _say(f"stopped by SIGTERM during row {row.name}; rerun the same command to go on")
+            return None
     table = ablation_table(root, config.dataset)
     if jax.process_index() == 0:
         with open(os.path.join(root, "ablation.md"), "w") as f:
@@ -129,6 +131,8 @@ def main(argv) -> int:
     except HSNetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    if table is None:
+        return train.SIGTERM_EXIT
     if jax.process_index() == 0:
         print(table, end="")
         print(f"wrote {os.path.join(os.path.abspath(root), 'ablation.md')}")
