@@ -148,9 +148,13 @@ def make_train_step(model: HSNet, tx: optax.GradientTransformation, mesh: Mesh, 
                                   batch_stats=new_stats, opt_state=opt_state)
             return state, {"loss": loss, "accuracy": accuracy}
 
-        # XLA:CPU runs a while loop's body without its multi-threaded kernels (measured 8-10x
-        # slower for this step), so on CPU the K steps are unrolled; accelerators keep the loop.
-        unroll = idx.shape[0] if jax.default_backend() == "cpu" else 1
+        # XLA:CPU runs this step 8-10x slower inside a scan (a while loop, and even a
+        # length-1 scan; measured at 75 px, batch 8-16), so one step per dispatch skips the
+        # scan and longer chunks are unrolled on CPU. Accelerators keep the loop.
+        if idx.shape[0] == 1:
+            state, metrics = one(state, idx[0])
+            return state, jax.tree.map(lambda m: m[None], metrics)
+        unroll = True if jax.default_backend() == "cpu" else 1
         return jax.lax.scan(one, state, idx, unroll=unroll)
 
     # check_vma=False: gradients are per-device until the explicit pmean (pmap semantics);
