@@ -22,17 +22,18 @@ from hsnet_jax.data.expressions import CANONICAL_EXPRESSIONS
 IMAGE_SIZE = 100
 _SS = 2  # supersampling factor
 
-# Per class: brow (inner, outer) height above the eye in units of the face's vertical radius;
-# eye opening relative to the eye width; mouth width, corner lift (left, right), upper and
-# lower lip midpoint offsets (units of the face's horizontal radius; +y is down); wrinkles.
+# Per class: brow (inner, outer) height above the eye in units of the face's vertical radius,
+# and its arch; eye opening relative to the eye width ("smiling" eyes are drawn as arcs);
+# mouth width, corner lift (left, right), upper and lower lip midpoint offsets (units of the
+# face's horizontal radius; +y is down), teeth showing; forehead lines; nose wrinkles.
 _EXPRESSIONS = {
-    "surprise":  dict(brow=(0.42, 0.42), arch=0.10, eye=1.00, width=0.30, lift=(0.00, 0.00), upper=-0.14, lower=0.26, wrinkles=False),
-    "fear":      dict(brow=(0.42, 0.24), arch=0.00, eye=0.95, width=0.70, lift=(-0.10, -0.10), upper=-0.03, lower=0.14, wrinkles=False),
-    "disgust":   dict(brow=(0.10, 0.16), arch=0.00, eye=0.30, width=0.50, lift=(0.14, -0.06), upper=-0.10, lower=0.02, wrinkles=True),
-    "happiness": dict(brow=(0.26, 0.26), arch=0.04, eye=0.45, width=0.70, lift=(0.22, 0.22), upper=0.02, lower=0.16, wrinkles=False),
-    "sadness":   dict(brow=(0.38, 0.18), arch=0.00, eye=0.40, width=0.50, lift=(-0.20, -0.20), upper=0.00, lower=0.00, wrinkles=False),
-    "anger":     dict(brow=(0.04, 0.30), arch=0.00, eye=0.30, width=0.42, lift=(-0.02, -0.02), upper=0.00, lower=0.00, wrinkles=False),
-    "neutral":   dict(brow=(0.26, 0.26), arch=0.00, eye=0.60, width=0.50, lift=(0.00, 0.00), upper=0.00, lower=0.00, wrinkles=False),
+    "surprise":  dict(brow=(0.48, 0.48), arch=0.12, eye=1.00, smiling_eyes=False, width=0.34, lift=(0.00, 0.00), upper=-0.16, lower=0.30, teeth=False, forehead=True, wrinkles=False),
+    "fear":      dict(brow=(0.44, 0.20), arch=0.00, eye=1.00, smiling_eyes=False, width=0.76, lift=(-0.12, -0.12), upper=-0.04, lower=0.16, teeth=True, forehead=False, wrinkles=False),
+    "disgust":   dict(brow=(0.08, 0.14), arch=0.00, eye=0.25, smiling_eyes=False, width=0.52, lift=(0.18, -0.08), upper=-0.12, lower=0.02, teeth=True, forehead=False, wrinkles=True),
+    "happiness": dict(brow=(0.26, 0.26), arch=0.06, eye=0.45, smiling_eyes=True, width=0.76, lift=(0.26, 0.26), upper=0.02, lower=0.20, teeth=True, forehead=False, wrinkles=False),
+    "sadness":   dict(brow=(0.40, 0.14), arch=0.00, eye=0.35, smiling_eyes=False, width=0.52, lift=(-0.24, -0.24), upper=0.00, lower=0.00, teeth=False, forehead=False, wrinkles=False),
+    "anger":     dict(brow=(0.00, 0.32), arch=0.00, eye=0.30, smiling_eyes=False, width=0.40, lift=(-0.03, -0.03), upper=0.00, lower=0.00, teeth=False, forehead=False, wrinkles=False),
+    "neutral":   dict(brow=(0.26, 0.26), arch=0.00, eye=0.60, smiling_eyes=False, width=0.50, lift=(0.00, 0.00), upper=0.00, lower=0.00, teeth=False, forehead=False, wrinkles=False),
 }
 assert tuple(_EXPRESSIONS) == CANONICAL_EXPRESSIONS
 
@@ -73,8 +74,8 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     draw = ImageDraw.Draw(layer)
     rx = rng.uniform(0.26, 0.38) * size
     ry = rx * rng.uniform(1.1, 1.35)
-    cx = size / 2 + rng.uniform(-0.08, 0.08) * size
-    cy = size / 2 + rng.uniform(-0.06, 0.08) * size
+    cx = size / 2 + rng.uniform(-0.09, 0.09) * size
+    cy = size / 2 + rng.uniform(-0.07, 0.09) * size
     skin = _skin(rng)
     dark = tuple(int(c * 0.35) for c in skin)
     line = max(2, int(round(rx * 0.07)))
@@ -86,14 +87,18 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     draw.ellipse([cx + rx * 0.85, cy - ry * 0.3, cx + rx * 1.08, cy + ry * 0.1], fill=skin)
     draw.ellipse([cx - rx, cy - ry * rng.uniform(0.8, 0.95), cx + rx, cy + ry], fill=skin)
 
-    # Eyes: white almond with an iris; opening is the cue.
+    # Eyes: white almond with an iris, or a smiling arc; opening is the cue.
     eye_y = cy - ry * rng.uniform(0.12, 0.2)
-    eye_dx = rx * rng.uniform(0.36, 0.44)
-    eye_w = rx * rng.uniform(0.2, 0.26)
-    eye_h = eye_w * max(0.12, jitter(expression["eye"], 0.06))
+    eye_dx = rx * rng.uniform(0.37, 0.44)
+    eye_w = rx * rng.uniform(0.22, 0.27)
+    eye_h = eye_w * max(0.12, jitter(expression["eye"], 0.05))
     iris = _random_colour(rng, 0, 160)
     for side in (-1, 1):
         ex = cx + side * eye_dx
+        if expression["smiling_eyes"]:
+            draw.line(_quad((ex - eye_w, eye_y + eye_h * 0.5), (ex, eye_y - eye_h * 1.5), (ex + eye_w, eye_y + eye_h * 0.5)),
+                      fill=dark, width=line, joint="curve")
+            continue
         draw.ellipse([ex - eye_w, eye_y - eye_h, ex + eye_w, eye_y + eye_h], fill=(250, 250, 250), outline=dark, width=max(1, line // 2))
         r = min(eye_w * 0.5, eye_h * 0.95)
         draw.ellipse([ex - r, eye_y - r, ex + r, eye_y + r], fill=iris)
@@ -101,12 +106,17 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     # Brows: inner and outer end heights (V, raised, lowered) and an arch.
     inner, outer = (jitter(h) * ry for h in expression["brow"])
     base = eye_y - eye_h - ry * 0.06
-    brow_w = max(2, int(round(rx * rng.uniform(0.08, 0.12))))
+    brow_w = max(2, int(round(rx * rng.uniform(0.10, 0.14))))
     for side in (-1, 1):
         p_in = (cx + side * rx * 0.14, base - inner)
         p_out = (cx + side * (eye_dx + eye_w * 1.1), base - outer)
         mid = ((p_in[0] + p_out[0]) / 2, (p_in[1] + p_out[1]) / 2 - expression["arch"] * ry)
         draw.line(_quad(p_in, mid, p_out), fill=dark, width=brow_w, joint="curve")
+    if expression["forehead"]:  # raised brows wrinkle the forehead
+        for k in (1, 2):
+            y = base - inner - k * ry * 0.1
+            draw.line(_quad((cx - rx * 0.4, y + ry * 0.02), (cx, y - ry * 0.04), (cx + rx * 0.4, y + ry * 0.02)),
+                      fill=dark, width=max(1, line // 2), joint="curve")
 
     # Nose, with horizontal wrinkles across its bridge for disgust.
     nose_y = cy + ry * 0.18
@@ -131,6 +141,9 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     lips = tuple(int(c) for c in np.clip(np.asarray(skin) * rng.uniform(0.45, 0.7) + [40, 0, 0], 0, 255))
     if lower_y - upper_y > 0.04 * rx:
         draw.polygon(upper + lower[::-1], fill=(60, 15, 20), outline=lips)
+        if expression["teeth"]:  # a white band under the upper lip
+            teeth = _quad(left, (cx, 2 * (upper_y + 0.3 * (lower_y - upper_y)) - (left[1] + right[1]) / 2), right)
+            draw.polygon(upper + teeth[::-1], fill=(245, 245, 235))
         draw.line(upper, fill=lips, width=line, joint="curve")
         draw.line(lower, fill=lips, width=line, joint="curve")
     else:
