@@ -28,3 +28,8 @@ done
 python3 -m hsnet_jax.benchmark --ktl --dtype bfloat16 --batch_size 32 --steps 32 \
   --epoch_train_size 11044 --epoch_val_size 1227 --num_epochs 500 2>>"$out/stderr.log" \
   | tee -a "$out/benchmark.jsonl"
+# The PyTorch baseline on the same card (benchmarks/torch_hsnet.py, eager).
+for bs in 32 256; do
+  python3 benchmarks/torch_hsnet.py --batch_size "$bs" | tee -a "$out/benchmark.jsonl"
+  python3 benchmarks/torch_hsnet.py --batch_size "$bs" --bf16 | tee -a "$out/benchmark.jsonl"
+done

@@ -1,0 +1,76 @@
+"""The whole HSNet against an independent PyTorch implementation (benchmarks/torch_hsnet.py)
+with the same random weights and BatchNorm statistics: features, logits, gates and gradients
+at the paper's 224x224 input, where FGAL upsamples 5->12 and 12->25."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+import torch
+import torch.nn.functional as F
+
+from benchmarks import torch_hsnet
+from hsnet_jax.models import HSNet, normalize
+
+SIZE = 224
+
+
+@pytest.fixture(scope="module")
+def pair():
+    torch.manual_seed(0)
+    reference = torch_hsnet.randomize_(torch_hsnet.HSNet(7), seed=1).double()
+    variables = jax.tree.map(lambda a: jnp.asarray(a, jnp.float32), torch_hsnet.to_flax(reference))
+    pixels = np.random.default_rng(0).integers(0, 256, (2, SIZE, SIZE, 3)).astype(np.float32)
+    x = np.array(normalize(pixels))
+    return reference, variables, x
+
+
+def _rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12)
+
+
+def test_inference_matches_pytorch(pair):
+    reference, variables, x = pair
+    logits, feats = jax.jit(lambda v, x: HSNet(7).apply(v, x, train=False, return_features=True))(variables, x)
+    reference.eval()
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2).double()
+    with torch.no_grad():
+        stem = reference.stem(xt)
+        f_a, f_b, f_c = reference.body(stem)
+        expected = reference.fgal(f_a, f_b, f_c)
+    for name, t in (("stem", stem), ("f_a", f_a), ("f_b", f_b), ("f_c", f_c)):
+        assert _rel(feats[name], t.permute(0, 2, 3, 1).numpy()) < 1e-5, name
+    assert _rel(logits, expected.numpy()) < 1e-5
+    assert feats["gates"].shape == (2, 3)
+    assert np.all((feats["gates"] > 0) & (feats["gates"] < 1))
+
+
+def test_training_gradients_match_pytorch(pair):
+    reference, variables, x = pair
+    labels = np.array([3, 5])
+    model = HSNet(7)
+
+    def loss_fn(params):
+        logits, _ = model.apply({"params": params, "batch_stats": variables["batch_stats"]}, x,
+                                train=True, mutable=["batch_stats"])
+        return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+    loss, grads = jax.jit(jax.value_and_grad(loss_fn))(variables["params"])
+    reference.train()
+    reference.zero_grad()
+    expected = F.cross_entropy(reference(torch.from_numpy(x).permute(0, 3, 1, 2).double()),
+                               torch.from_numpy(labels))
+    expected.backward()
+    assert float(loss) == pytest.approx(expected.item(), rel=1e-5)
+    checks = {
+        "fgal.classifier_a.weight": grads["fgal"]["classifier_a"]["kernel"].T,
+        "fgal.lat_c.weight": grads["fgal"]["lat_c"]["kernel"][0, 0].T[:, :, None, None],
+        "body.rdib_b.branch2_dilated.conv.weight": grads["body"]["rdib_b"]["branch2_dilated"]["conv"]["kernel"].transpose(3, 2, 0, 1),
+        "body.sdib_b.branch1_dilated.bn.weight": grads["body"]["sdib_b"]["branch1_dilated"]["bn"]["scale"],
+        "stem.conv2d_1a.conv.weight": grads["stem"]["conv2d_1a"]["conv"]["kernel"].transpose(3, 2, 0, 1),
+    }
+    named = dict(reference.named_parameters())
+    for name, g in checks.items():
+        assert _rel(g, named[name].grad.numpy()) < 1e-4, name
