@@ -8,8 +8,6 @@ import data_trees
 from hsnet_jax.data import canonical_mapping, load_split, prepare_dataset
 from hsnet_jax.data.errors import LabelError
 
-pytestmark = pytest.mark.slow  # MTCNN on CPU
-
 KDEF_NAMES = ("afraid", "angry", "disgusted", "happy", "neutral", "sad", "surprised")
 
 

@@ -9,8 +9,6 @@ import data_trees
 from hsnet_jax.data import load_split, prepare_dataset
 from hsnet_jax.data.errors import LabelError
 
-pytestmark = pytest.mark.slow  # MTCNN on CPU
-
 EMOTIONS = ("angry", "happy", "surprised")
 
 
