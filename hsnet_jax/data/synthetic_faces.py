@@ -21,6 +21,9 @@ from hsnet_jax.data.expressions import CANONICAL_EXPRESSIONS
 
 IMAGE_SIZE = 100
 _SS = 2  # supersampling factor
+# Pixel coordinates in [0, 1) (drawing canvas) and [-0.5, 0.5) (final image), computed once.
+_CANVAS_YY, _CANVAS_XX = np.mgrid[0:IMAGE_SIZE * _SS, 0:IMAGE_SIZE * _SS] / (IMAGE_SIZE * _SS)
+_IMAGE_YY, _IMAGE_XX = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] / IMAGE_SIZE - 0.5
 
 # Per class: brow (inner, outer) height above the eye in units of the face's vertical radius,
 # and its arch; eye opening relative to the eye width ("smiling" eyes are drawn as arcs);
@@ -64,9 +67,8 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     jitter = lambda v, s=0.035: v + rng.normal(0.0, s)  # noqa: E731 -- within-class variation
 
     # Background: a random colour with a random linear gradient.
-    yy, xx = np.mgrid[0:size, 0:size] / size
     direction = rng.normal(size=2)
-    ramp = (direction[0] * (yy - 0.5) + direction[1] * (xx - 0.5))[..., None]
+    ramp = (direction[0] * (_CANVAS_YY - 0.5) + direction[1] * (_CANVAS_XX - 0.5))[..., None]
     bg = np.asarray(_random_colour(rng), np.float32) + ramp * rng.uniform(40, 160) * rng.choice([-1, 1], 3)
     canvas = Image.fromarray(np.clip(bg, 0, 255).astype(np.uint8))
 
@@ -155,9 +157,8 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     image = np.asarray(canvas.resize((IMAGE_SIZE, IMAGE_SIZE), Image.BOX), np.float32)
 
     # Lighting: a random directional gain across the image, then sensor noise.
-    yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] / IMAGE_SIZE - 0.5
     light = rng.normal(size=2) * rng.uniform(0.1, 0.5)
-    gain = rng.uniform(0.7, 1.2) * (1.0 + light[0] * yy + light[1] * xx)
+    gain = rng.uniform(0.7, 1.2) * (1.0 + light[0] * _IMAGE_YY + light[1] * _IMAGE_XX)
     image = image * gain[..., None] + rng.normal(0.0, rng.uniform(2.0, 10.0), image.shape)
     return np.clip(image, 0, 255).round().astype(np.uint8)
 
