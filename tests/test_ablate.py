@@ -25,7 +25,7 @@ def tiny_config(data_dir: str, stem_checkpoint: str = ""):
     c.image_size = 75
     c.batch_size = 8
     c.num_epochs = 1
-    c.steps_per_dispatch = 2
+    c.steps_per_dispatch = 1  # no lax.scan: XLA:CPU runs scanned steps several times slower
     c.max_train_examples = 16
     c.max_eval_examples = 16
     c.eval_batch_size = 70
@@ -104,7 +104,7 @@ def test_cli_runs_the_remaining_row_and_skips_finished_ones(tmp_path, ported_ste
     c = tiny_config(str(tmp_path / "data"), ported_stem)
     overrides = [f"--config.{k}={v}" for k, v in (
         ("dataset", c.dataset), ("data_dir", c.data_dir), ("image_size", 75), ("batch_size", 8),
-        ("num_epochs", 1), ("steps_per_dispatch", 2), ("max_train_examples", 16),
+        ("num_epochs", 1), ("steps_per_dispatch", 1), ("max_train_examples", 16),
         ("max_eval_examples", 16), ("eval_batch_size", 70), ("ktl.stem_checkpoint", ported_stem))]
     command = [sys.executable, "-m", "hsnet_jax.ablate", "--config", os.path.join(ROOT, "configs", "raf.py"),
                "--workdir", root] + overrides
