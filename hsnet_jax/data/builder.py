@@ -48,10 +48,6 @@ class Examples:
     labels: np.ndarray
     metadata: dict[str, np.ndarray]
 
-    def take(self, indices: np.ndarray) -> Examples:
-        return Examples(self.images[indices], self.labels[indices],
-                        {k: v[indices] for k, v in self.metadata.items()})
-
 
 class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     """Base of all datasets: image (uint8, fixed size), label (ClassLabel), metadata (text)."""
@@ -96,9 +92,11 @@ class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
         """Records images that were skipped or handled by a fallback, for the summary."""
         self.info.metadata[key] = sorted(files)
 
-    def _generate_examples(self, examples: Examples) -> Iterator[tuple[str, dict[str, Any]]]:
+    def _generate_examples(self, examples: Examples,
+                           indices: Sequence[int] | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Yields (file name, example) for `indices` (default all) without copying the images."""
         names = ("file_name",) + self.METADATA
-        for i in range(len(examples.labels)):
+        for i in range(len(examples.labels)) if indices is None else indices:
             example = {"image": examples.images[i], "label": int(examples.labels[i])}
             example.update({k: str(examples.metadata[k][i]) for k in names})
             yield example["file_name"], example
@@ -136,7 +134,7 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         examples = Examples(images, np.asarray(records.labels, np.int64)[kept], metadata)
         parts = {name: idx for name, idx in self._split(examples).items() if len(idx)}
         self._count({name: examples.labels[idx] for name, idx in parts.items()})
-        return {name: self._generate_examples(examples.take(parts[name])) for name in SPLITS if name in parts}
+        return {name: self._generate_examples(examples, parts[name]) for name in SPLITS if name in parts}
 
 
 @dataclasses.dataclass

@@ -6,9 +6,10 @@ import os
 
 import numpy as np
 
-from hsnet_jax.data.builder import Examples, ManualBuilder, Records, check_labels, holdout_split, one_line, require_dir
+from hsnet_jax.data.builder import Examples, ManualBuilder, Records, check_labels, one_line, require_dir
 from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.expressions import CANONICAL_EXPRESSIONS
+from hsnet_jax.data.splits import stratified_split
 
 LABEL_FILE = os.path.join("basic", "EmoLabel", "list_patition_label.txt")  # sic, the official name
 IMAGE_DIR = os.path.join("basic", "Image", "aligned")
@@ -66,5 +67,5 @@ class RafDb(ManualBuilder, skip_registration=True):
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:
         test = np.flatnonzero(examples.metadata["split"] == "test")
         train_pool = np.flatnonzero(examples.metadata["split"] == "train")
-        parts = holdout_split(examples.take(train_pool), (("validation", 0.1),), self.SEED)
+        parts = stratified_split(examples.labels[train_pool], (("validation", 0.1),), self.SEED)
         return {"train": train_pool[parts["train"]], "validation": train_pool[parts["validation"]], "test": test}
