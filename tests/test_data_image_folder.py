@@ -4,7 +4,7 @@ import pytest
 
 import data_trees
 from hsnet_jax.data import load_split, prepare_dataset
-from hsnet_jax.data.errors import CorruptImageError, LayoutError
+from hsnet_jax.data.errors import CorruptImageError, LayoutError, MissingSplitError
 
 
 def test_image_folder(tmp_path):
@@ -17,6 +17,8 @@ def test_image_folder(tmp_path):
     assert sorted(train.metadata["file_name"]) == ["train/cat/cat0.jpg", "train/cat/cat1.png", "train/cat/cat2.jpg",
                                                     "train/dog/dog0.jpg", "train/dog/dog1.png"]
     assert all(train.class_names[l] in f for l, f in zip(train.labels, train.metadata["file_name"]))
+    with pytest.raises(MissingSplitError, match="has no split 'validation'; splits: train, test"):
+        load_split("image_folder", "validation", str(tmp_path / "data"))
 
 
 def test_image_folder_bad_layouts(tmp_path):

@@ -7,6 +7,10 @@ class DatasetNotPreparedError(HSNetError):
     """A split was requested from a dataset that has not been prepared in `data_dir`."""
 
 
+class MissingSplitError(HSNetError):
+    """A prepared dataset has no such split (an image_folder without validation/, say)."""
+
+
 class UnknownDatasetError(HSNetError):
     """The dataset name (or its config) is not one this package builds."""
 

@@ -7,7 +7,7 @@ import shlex
 
 import numpy as np
 
-from hsnet_jax.data.errors import DatasetNotPreparedError
+from hsnet_jax.data.errors import DatasetNotPreparedError, MissingSplitError
 from hsnet_jax.data.registry import get_builder
 
 
@@ -40,7 +40,7 @@ def load_split(name: str, split: str, data_dir: str | None = None, chunk: int = 
             f"dataset {name!r} is not prepared in {builder.data_dir}; prepare it with: "
             f"{prepare_command(name, data_dir)}")
     if split not in builder.info.splits:
-        raise DatasetNotPreparedError(
+        raise MissingSplitError(
             f"dataset {name!r} has no split {split!r}; splits: {', '.join(builder.info.splits)}")
     source = builder.as_data_source(split)
     n = len(source)
