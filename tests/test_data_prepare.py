@@ -43,6 +43,13 @@ def test_cli_bad_input_is_one_line_without_traceback(tmp_path, args, message):
     assert len(errors) == 1 and message in errors[0]
 
 
+def test_cli_data_dir_that_is_a_file(tmp_path):
+    (tmp_path / "file").write_text("")
+    result = run("--dataset", "synthetic/small", "--data_dir", str(tmp_path / "file"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert any(line.startswith("error: ") and "file" in line for line in result.stderr.splitlines())
+
+
 def test_cli_corrupt_image_without_traceback(tmp_path):
     tree = data_trees.raf_db(str(tmp_path / "r"), 1, 1)
     with open(os.path.join(tree["image_dir"], "test_00001_aligned.jpg"), "wb") as f:

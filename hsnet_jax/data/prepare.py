@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         summary = prepare_dataset(args.dataset, args.data_dir, args.manual_dir, args.skip_corrupt)
-    except HSNetError as e:
+    except (HSNetError, OSError) as e:  # OSError: an unwritable or clashing --data_dir, a full disk
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(format_summary(summary))
