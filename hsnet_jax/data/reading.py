@@ -43,10 +43,10 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths,
     paths the transform flagged).
 
-    Without `transform` each image is decoded and resized to `size`; with it, the full image
-    is decoded and `transform` makes the [size, size, 3] result (run in this thread: MTCNN
-    brings its own threads). Raises CorruptImageError naming every undecodable file unless
-    `skip_corrupt`.
+    Without `transform` each image is decoded and resized to `size` in a few threads; with it,
+    images are decoded full size and transformed one at a time in this thread (a face crop
+    needs the whole photo; decoding ahead would pile up full-size photos in memory). Raises
+    CorruptImageError naming every undecodable file unless `skip_corrupt`.
     """
     images = np.empty((len(paths), size, size, 3), np.uint8)
     failures: list[tuple[int, str]] = []
@@ -54,15 +54,13 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
 
     def work(i: int) -> tuple[int, np.ndarray | None, str]:
         try:
-            if transform is None:
-                return i, decode(paths[i], size), ""
-            return i, _decode_full(paths[i]), ""
+            return i, decode(paths[i], size) if transform is None else _decode_full(paths[i]), ""
         except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
             return i, None, str(e) or type(e).__name__
 
-    workers = 1 if transform is not None else min(4, os.cpu_count() or 1)
-    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        for i, image, reason in tqdm(pool.map(work, range(len(paths))), total=len(paths), desc=desc, unit="img"):
+    with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
+        results = pool.map(work, range(len(paths))) if transform is None else map(work, range(len(paths)))
+        for i, image, reason in tqdm(results, total=len(paths), desc=desc, unit="img"):
             if image is None:
                 failures.append((i, reason))
             elif transform is None:
