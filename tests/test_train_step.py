@@ -1,0 +1,164 @@
+"""The train step: frozen stem untouched, plateau scale on the updates, device-count
+independence (8 simulated devices vs 1), indivisible batches, and the padded predict path."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from hsnet_jax import train_step
+from hsnet_jax.data.augment import preprocess_eval
+from hsnet_jax.errors import HSNetError
+from hsnet_jax.models import HSNet
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SIZE = 75
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.integers(0, 256, (16, 80, 80, 3), dtype=np.uint8), rng.integers(0, 7, 16).astype(np.int32)
+
+
+@pytest.fixture(scope="module")
+def frozen():
+    """A KTL model (frozen stem), its optimiser, a jitted step and an initial state factory."""
+    model = HSNet(7, freeze_stem=True, bn_axis_name=train_step.DATA)
+    variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3))))()
+    mesh = train_step.make_mesh()
+    tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8,
+                                   freeze_stem=True)
+    plateau = optax.contrib.reduce_on_plateau(patience=2)
+    step = train_step.make_train_step(model, tx, mesh, image_size=SIZE, max_rotation=5.0, seed=0)
+
+    host = _host(variables)  # states are built from host copies: the step donates its input
+
+    def new_state(scale=1.0):
+        state = train_step.create_train_state(host, tx, plateau)
+        state = state.replace(plateau=state.plateau._replace(scale=jnp.float32(scale)))
+        return train_step.replicate(mesh, state)
+
+    return model, variables, mesh, step, new_state
+
+
+def _host(tree):
+    return jax.tree.map(np.asarray, tree)
+
+
+@pytest.mark.slow
+def test_frozen_stem_is_bit_identical_and_the_rest_trains(frozen, data):
+    model, variables, mesh, step, new_state = frozen
+    images, labels = train_step.replicate(mesh, data)
+    before = _host(variables)
+    state = new_state()
+    idx = train_step.put_indices(mesh, np.arange(16).reshape(2, 8))
+    state, metrics = step(state, images, labels, idx)
+    assert metrics["loss"].shape == (2,) and np.isfinite(np.asarray(metrics["loss"])).all()
+    assert int(state.step) == 2
+    for collection in ("params", "batch_stats"):
+        after = _host(getattr(state, collection))
+        jax.tree.map(np.testing.assert_array_equal, after["stem"], before[collection]["stem"])
+        changed = jax.tree.map(lambda a, b: not np.array_equal(a, b), after["body"], before[collection]["body"])
+        assert all(jax.tree.leaves(changed)), f"some body {collection} did not train"
+
+
+@pytest.mark.slow
+def test_plateau_scale_multiplies_the_updates(frozen, data):
+    model, variables, mesh, step, new_state = frozen
+    images, labels = train_step.replicate(mesh, data)
+    idx = train_step.put_indices(mesh, np.arange(8).reshape(1, 8))
+    p0 = _host(variables["params"])
+    moved = {}
+    for scale in (1.0, 0.1, 0.0):
+        state, _ = step(new_state(scale), images, labels, idx)
+        moved[scale] = jax.tree.map(lambda a, b: np.asarray(a, np.float64) - b, _host(state.params), p0)
+    jax.tree.map(lambda d: np.testing.assert_array_equal(d, 0.0), moved[0.0])
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, 0.1 * b, rtol=1e-3, atol=3e-7),
+                 moved[0.1]["body"], moved[1.0]["body"])
+    assert np.abs(moved[1.0]["fgal"]["gate_a"]["kernel"]).max() > 0
+
+
+@pytest.mark.slow
+def test_predict_pads_the_last_batch_and_matches_the_model(frozen, data):
+    model, variables, mesh, *_ = frozen
+    images = data[0][:11]
+    logits = train_step.make_predict_fn(model, SIZE, mesh, batch_size=4)(variables, images)
+    assert logits.shape == (11, 7) and logits.dtype == np.float32
+    direct = model.apply(variables, preprocess_eval(jnp.asarray(images), SIZE), train=False)
+    np.testing.assert_allclose(logits, np.asarray(direct), rtol=1e-4, atol=1e-4)
+    with pytest.raises(HSNetError, match="uint8"):
+        train_step.make_predict_fn(model, SIZE, mesh)(variables, images.astype(np.float32))
+
+
+def test_make_optimizer_partitions_the_stem():
+    params = {"stem": {"w": jnp.ones(3)}, "body": {"w": jnp.ones(3)}}
+    assert train_step.param_labels(params, True) == {"stem": {"w": "frozen"}, "body": {"w": "trainable"}}
+    assert train_step.param_labels(params, False)["stem"] == {"w": "trainable"}
+    tx = train_step.make_optimizer(params, learning_rate=0.1, b1=0.9, b2=0.999, eps=1e-8, freeze_stem=True)
+    grads = jax.tree.map(jnp.ones_like, params)
+    updates, _ = tx.update(grads, tx.init(params), params)
+    np.testing.assert_array_equal(updates["stem"]["w"], 0.0)
+    assert (np.asarray(updates["body"]["w"]) < 0).all()
+
+
+# Runs in its own interpreter: XLA_FLAGS must be set before jax starts, and must not leak.
+# In float64: the claim is that the step computes the same function on any device count. In
+# float32 XLA:CPU's per-shape convolution blocking rounds differently, and a few gradients of
+# rdib_a then differ by ~1e-3 relative (median 5e-6); in float64 the largest difference is
+# ~1e-6 (the float32 logits and loss are the remaining rounding).
+EIGHT_DEVICES = textwrap.dedent("""
+    import jax, jax.numpy as jnp, numpy as np, optax
+    jax.config.update("jax_enable_x64", True)
+    from hsnet_jax import train_step
+    from hsnet_jax.errors import HSNetError
+    from hsnet_jax.models import HSNet
+    assert jax.device_count() == 8
+    model = HSNet(7, dtype=jnp.float64, bn_axis_name=train_step.DATA)
+    variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 75, 75, 3))))()
+    tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999,
+                                   eps=1e-8, freeze_stem=False)
+    state0 = train_step.create_train_state(variables, tx, optax.contrib.reduce_on_plateau())
+    rng = np.random.default_rng(1)
+    data = (rng.integers(0, 256, (24, 80, 80, 3), dtype=np.uint8), rng.integers(0, 7, 24).astype(np.int32))
+    order = rng.permutation(24)[:16]
+    out = {}
+    for n in (1, 8):
+        mesh = train_step.make_mesh(jax.devices()[:n])
+        fn = train_step.make_gradient_fn(model, mesh, image_size=75, max_rotation=5.0, seed=3)
+        state = train_step.replicate(mesh, state0)
+        images, labels = train_step.replicate(mesh, data)
+        idx = jax.device_put(order.astype(np.int32), jax.NamedSharding(mesh, jax.P(train_step.DATA)))
+        loss, grads, stats = jax.tree.map(np.asarray, fn(state, images, labels, idx))
+        out[n] = {"loss": loss, **{"g/" + jax.tree_util.keystr(k): v for k, v in
+                                   jax.tree_util.tree_leaves_with_path(grads)},
+                  **{"bn/" + jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(stats)}}
+    np.savez(OUT + "/one.npz", **out[1])
+    np.savez(OUT + "/eight.npz", **out[8])
+    try:
+        train_step.check_batch_size(12, train_step.make_mesh())
+    except HSNetError as e:
+        open(OUT + "/error.txt", "w").write(str(e))
+""")
+
+
+@pytest.mark.slow
+def test_eight_devices_equal_one_device(tmp_path):
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    script = f"OUT = {str(tmp_path)!r}\n" + EIGHT_DEVICES
+    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+    one, eight = np.load(tmp_path / "one.npz"), np.load(tmp_path / "eight.npz")
+    assert sorted(one.files) == sorted(eight.files)
+    assert any(k.startswith("bn/") for k in one.files) and any(k.startswith("g/") for k in one.files)
+    for key in one.files:
+        a, b = one[key], eight[key]
+        # Relative to each array's scale: a sum in another order moves near-zero entries.
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5 * np.abs(a).max(), err_msg=key)
+    message = (tmp_path / "error.txt").read_text()
+    assert "12" in message and "8 devices" in message
