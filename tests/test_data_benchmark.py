@@ -1,0 +1,15 @@
+"""The data benchmark command, run at toy size: it prepares, loads and augments what it says."""
+
+import json
+
+from hsnet_jax.data import benchmark
+
+
+def test_benchmark_reports_json(capsys):
+    benchmark.main(["--num_images", "70", "--batch_size", "8", "--image_size", "32", "--steps", "1"])
+    out = capsys.readouterr().out  # TFDS prints its own progress lines before the JSON
+    result = json.loads(out[out.index("\n{") + 1:])
+    assert result["prepared_images"] == 70
+    assert result["train_images"] == 49  # 56 official train (80%), less 10% per class for validation
+    assert result["train_bytes"] == 49 * 100 * 100 * 3
+    assert result["augment_images_per_s"] > 0 and result["prepare_s"] > 0 and result["load_train_s"] > 0
