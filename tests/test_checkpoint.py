@@ -1,0 +1,77 @@
+"""Checkpoints: real orbax round trips, the architecture check, the run config, clear errors."""
+
+import json
+
+import ml_collections
+import numpy as np
+import pytest
+
+from hsnet_jax import checkpoint
+from hsnet_jax.errors import HSNetError
+
+META = dict(epoch=3, num_classes=7, use_dib=True, use_fgal=True, class_names=list("abcdefg"))
+
+
+def _variables(seed):
+    rng = np.random.default_rng(seed)
+    return {"params": {"stem": {"k": rng.normal(size=(3, 3)).astype(np.float32)},
+                       "fgal": {"b": rng.normal(size=(7,)).astype(np.float32)}},
+            "batch_stats": {"stem": {"mean": rng.normal(size=(3,)).astype(np.float32)}}}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    latest = checkpoint.open_manager(workdir, "latest", keep=2)
+    for step in (10, 20, 30):
+        checkpoint.save(latest, step, _variables(step), dict(META, step=step),
+                        train={"step": np.int32(step), "count": np.arange(3)})
+    best = checkpoint.open_manager(workdir, "best")
+    checkpoint.save(best, 20, _variables(20), dict(META, step=20))
+    latest.wait_until_finished()
+    best.wait_until_finished()
+    return workdir
+
+
+def test_restore_latest_and_best(workdir):
+    for which, step in (("latest", 30), ("best", 20)):
+        restored = checkpoint.restore_variables(workdir, which)
+        assert set(restored) == {"params", "batch_stats"}
+        expected = _variables(step)
+        for collection in expected:
+            for module, leaves in expected[collection].items():
+                for name, value in leaves.items():
+                    np.testing.assert_array_equal(np.asarray(restored[collection][module][name]), value)
+        assert checkpoint.read_meta(workdir, which)["step"] == step
+
+
+def test_only_the_last_few_are_kept(workdir):
+    manager = checkpoint.open_manager(workdir, "latest", read_only=True)
+    assert list(manager.all_steps()) == [20, 30]
+
+
+def test_another_architecture_is_refused_by_name(workdir):
+    with pytest.raises(HSNetError, match=r"num_classes: checkpoint 7, expected 8.*use_dib: checkpoint True, "
+                                         r"expected False"):
+        checkpoint.restore_variables(workdir, "best", expected={"num_classes": 8, "use_dib": False})
+    assert checkpoint.restore_variables(workdir, "best", expected={"num_classes": 7, "use_dib": True})
+
+
+def test_missing_checkpoints_and_bad_which(tmp_path):
+    with pytest.raises(HSNetError, match="no latest checkpoint"):
+        checkpoint.restore_variables(str(tmp_path), "latest")
+    with pytest.raises(HSNetError, match="which must be one of latest, best"):
+        checkpoint.restore_variables(str(tmp_path), "middle")
+
+
+def test_run_config_round_trip_and_errors(tmp_path):
+    config = ml_collections.ConfigDict({"dataset": "synthetic", "model": {"use_dib": False}})
+    checkpoint.save_run_config(str(tmp_path), config)
+    assert json.loads((tmp_path / "config.json").read_text())["model"] == {"use_dib": False}
+    loaded = checkpoint.load_run_config(str(tmp_path))
+    assert loaded.dataset == "synthetic" and loaded.model.use_dib is False
+    with pytest.raises(HSNetError, match="no config.json"):
+        checkpoint.load_run_config(str(tmp_path / "nothing"))
+    (tmp_path / "config.json").write_text("{not json")
+    with pytest.raises(HSNetError, match="not valid JSON"):
+        checkpoint.load_run_config(str(tmp_path))
