@@ -179,6 +179,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     config = _resolved(config)
     arch = dict(num_classes=num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal)
 
+    latest = checkpoint.open_manager(workdir, "latest", keep=config.checkpoint_keep)
+    best = checkpoint.open_manager(workdir, "best", keep=1)
+    resume = latest.latest_step()
+    if resume is not None:  # refuse another network before spending time on compiling
+        checkpoint.check_architecture(checkpoint.read_meta(workdir, "latest"), arch,
+                                      checkpoint.checkpoint_dir(workdir, "latest"))
+
     model = create_model(config, num_classes, bn_axis_name=train_step.DATA)
     variables = jax.jit(lambda: model.init(jax.random.key(config.seed),
                                            jnp.zeros((1, config.image_size, config.image_size, 3)),
@@ -190,20 +197,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     plateau = optax.contrib.reduce_on_plateau(**config.plateau)
     state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau))
 
-    latest = checkpoint.open_manager(workdir, "latest", keep=config.checkpoint_keep)
-    best = checkpoint.open_manager(workdir, "best", keep=1)
     meta = dict(epoch=0, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0,
                 best_val_accuracy=-1.0, best_epoch=-1, class_names=list(train.class_names),
                 dataset=config.dataset, image_size=config.image_size, **arch)
-    if latest.latest_step() is not None:
-        saved = checkpoint.read_meta(workdir, "latest")
-        checkpoint.check_architecture(saved, arch, checkpoint.checkpoint_dir(workdir, "latest"))
+    if resume is not None:
         v, t, meta = checkpoint.restore_train(
-            latest, latest.latest_step(),
+            latest, resume,
             _abstract({"params": state.params, "batch_stats": state.batch_stats}),
             _abstract({"step": state.step, "opt_state": state.opt_state, "plateau": state.plateau}))
         state = state.replace(params=v["params"], batch_stats=v["batch_stats"], **t)
-        _say(f"resuming {workdir} at epoch {meta['epoch']}, step {int(state.step)}")
+        _say(f"resuming {workdir} at epoch {meta['epoch'] + 1}, step {meta['step_in_epoch']} of the epoch "
+             f"(global step {resume})")
     checkpoint.save_run_config(workdir, config)
 
     sampler = data.BatchSampler(len(train.labels), config.batch_size, config.seed,
@@ -224,8 +228,37 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         logger.close()
     if sigterm.received:
         return {}
+    if jax.process_index() == 0:
+        plot_history(workdir)
     from hsnet_jax.evaluate import evaluate_workdir
     return evaluate_workdir(workdir, split="test", which="best", data_dir=config.data_dir or None)
+
+
+def plot_history(workdir: str) -> str:
+    """WORKDIR/training_curves.png: loss and accuracy per epoch, from metrics.jsonl."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f if line.strip()]
+    epochs = [r["epoch"] + 1 for r in records]
+    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
+        loss_ax.plot(epochs, [r[key] for r in records], marker="o", label=label)
+    for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation"),
+                       ("val_mean_accuracy", "validation, mean per class")):
+        acc_ax.plot(epochs, [r[key] for r in records], marker="o", label=label)
+    for ax, title in ((loss_ax, "cross-entropy loss"), (acc_ax, "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    path = os.path.join(workdir, "training_curves.png")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def _resolved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -276,7 +309,7 @@ def _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn
         logits = predict(variables, val.images)
         val_loss = cross_entropy(logits, val.labels)
         report = classification_report(val.labels, logits.argmax(-1), val.class_names)
-        _, new_plateau = plateau.update({}, state.plateau, value=jnp.asarray(val_loss))
+        new_plateau = plateau_step(plateau, state.plateau, val_loss)
         state = state.replace(plateau=train_step.replicate(mesh, new_plateau))
         record = dict(epoch=epoch, lr_scale=float(new_plateau.scale),
                       learning_rate=config.optimizer.learning_rate * float(new_plateau.scale),
@@ -299,6 +332,12 @@ def _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn
             _say(f"SIGTERM: saved after epoch {epoch + 1} in {workdir}; rerun the same command to resume")
             return state, meta
     return state, meta
+
+
+def plateau_step(plateau: optax.GradientTransformationExtraArgs, plateau_state, val_loss: float):
+    """Feeds one epoch's validation loss to reduce-on-plateau (so its patience counts epochs)
+    and returns its new state, whose `scale` multiplies Adam's updates from then on."""
+    return plateau.update({}, plateau_state, value=jnp.asarray(val_loss, jnp.float32))[1]
 
 
 def _account(meta, first, metrics, epoch, global_step, bar, t0, batch_size):
@@ -346,8 +385,14 @@ def main(argv) -> int:
         return 1
     if not report:
         return SIGTERM_EXIT
-    _say(f"test accuracy {report['accuracy']:.4f}, mean accuracy {report['mean_accuracy']:.4f}; "
-         f"run directory {workdir}")
+    _say(f"test accuracy {report['accuracy']:.4f}, mean accuracy {report['mean_accuracy']:.4f}\n"
+         f"run directory {os.path.abspath(workdir)}:\n"
+         "  config.json            the resolved config\n"
+         "  metrics.jsonl          one line per epoch (losses, accuracies, lr scale, images/s)\n"
+         "  training_curves.png    loss and accuracy per epoch\n"
+         "  tensorboard/           TensorBoard events (tensorboard --logdir ...)\n"
+         "  checkpoints/latest|best  orbax checkpoints (restore: hsnet_jax.checkpoint.restore_variables)\n"
+         "  eval/test_metrics.json, eval/test_confusion_matrix.png  the best checkpoint on the test split")
     return 0
 
 
