@@ -25,6 +25,7 @@ import ml_collections
 import numpy as np
 import optax
 from absl import app, flags, logging
+from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
 from hsnet_jax import checkpoint, train_step
@@ -82,7 +83,8 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
 
 
 def load_data(config: ml_collections.ConfigDict):
-    """(train, validation) Splits; the generated `synthetic` set is prepared when missing."""
+    """(train, validation) Splits; the generated `synthetic` set is prepared when missing
+    (by process 0 while the others wait, so hosts sharing a file system do not race)."""
     from hsnet_jax import data  # TFDS is imported here, not by the step
 
     data_dir = config.data_dir or None
@@ -91,9 +93,17 @@ def load_data(config: ml_collections.ConfigDict):
     except data.DatasetNotPreparedError:
         if config.dataset.split("/")[0] != "synthetic":
             raise
+        train = None
+    if jax.process_count() > 1:  # process 0 decides, everyone follows
+        missing = bool(multihost_utils.broadcast_one_to_all(np.asarray(train is None)))
+    else:
+        missing = train is None
+    if missing:
         if jax.process_index() == 0:
-            print(f"preparing the generated dataset {config.dataset} (once) ...", file=sys.stderr)
-        data.prepare_dataset(config.dataset, data_dir)
+            _say(f"preparing the generated dataset {config.dataset} (once) ...")
+            data.prepare_dataset(config.dataset, data_dir)
+        if jax.process_count() > 1:
+            multihost_utils.sync_global_devices("hsnet_jax prepared the generated dataset")
         train = data.load_split(config.dataset, "train", data_dir)
     val = data.load_split(config.dataset, "validation", data_dir)
     if config.max_train_examples:
@@ -104,7 +114,7 @@ def load_data(config: ml_collections.ConfigDict):
 
 
 def _first(split, n: int):
-    """The first `n` examples of a Split (config.max_*_examples; the sets are class-shuffled)."""
+    """The first `n` examples of a Split (config.max_*_examples, for smoke runs)."""
     return dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n],
                                metadata={k: v[:n] for k, v in split.metadata.items()})
 
@@ -321,8 +331,8 @@ def _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn
         meta = dict(meta, epoch=epoch + 1, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0)
         if record["val_accuracy"] > meta["best_val_accuracy"]:
             meta.update(best_val_accuracy=record["val_accuracy"], best_epoch=epoch)
-            checkpoint.save(best, int(state.step), variables, dict(meta, **record))
-        _save_latest(latest, state, dict(meta, **record))
+            checkpoint.save(best, int(state.step), variables, dict(meta, metrics=record))
+        _save_latest(latest, state, dict(meta, metrics=record))
         record["epoch_seconds"] = time.perf_counter() - t0
         logger.write(record)
         _say(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
@@ -405,6 +415,21 @@ def define_flags() -> None:
     flags.mark_flag_as_required("config")
 
 
+def parse_flags(argv: list[str]) -> list[str]:
+    """absl's parser, with a bad config file or override (which ml_collections reports as
+    AttributeError, KeyError, TypeError, ValueError or OSError) as a one-line error, not a traceback."""
+    try:
+        argv = flags.FLAGS(argv)
+        flags.FLAGS.config.keys()  # the config file is loaded lazily: fail here, not later
+        return argv
+    except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+        while e.args and isinstance(e.args[0], BaseException):  # ml_collections wraps its KeyError
+            e = e.args[0]
+        message = e.args[0] if e.args and isinstance(e.args[0], str) else str(e)
+        print(f"error: {' '.join(message.split())}", file=sys.stderr)
+        sys.exit(2)
+
+
 if __name__ == "__main__":
     define_flags()
-    app.run(lambda argv: sys.exit(main(argv)))
+    app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)

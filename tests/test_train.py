@@ -1,0 +1,196 @@
+"""The training CLI end to end on the generated set: outputs, exact resume after SIGTERM and
+SIGKILL, the non-finite stop, reduce-on-plateau, and one-line errors for bad input.
+
+Runs are real subprocesses of `python -m hsnet_jax.train` on a tiny slice (48 training
+images, 75 px, 3 epochs); they share a persistent XLA compilation cache so that only the
+first one pays for compiling.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from hsnet_jax import checkpoint, train
+from hsnet_jax.errors import HSNetError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TIMING = ("images_per_s", "train_seconds", "epoch_seconds")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    cache = tmp_path_factory.mktemp("xla_cache")
+    return dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
+                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("data"))
+
+
+def _command(workdir, data_dir, *extra):
+    # rtol=1: no epoch counts as an improvement, so the scale must fall after `patience` epochs.
+    return [sys.executable, "-m", "hsnet_jax.train", "--config", "configs/demo.py", "--workdir", str(workdir),
+            "--config.dataset=synthetic/small", f"--config.data_dir={data_dir}",
+            "--config.max_train_examples=48", "--config.max_eval_examples=28", "--config.batch_size=8",
+            "--config.num_epochs=3", "--config.steps_per_dispatch=1", "--config.eval_batch_size=16",
+            "--config.plateau.patience=2",
+            "--config.plateau.rtol=1.0", *extra]
+
+
+def _run(command, env, timeout=600):
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _metrics(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        return [json.loads(line) for line in f]
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, env, data_dir):
+    """An uninterrupted run (it also prepares the generated set, which is missing at first)."""
+    workdir = tmp_path_factory.mktemp("reference")
+    result = _run(_command(workdir, data_dir), env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return str(workdir), result
+
+
+@pytest.mark.slow
+def test_end_to_end_outputs(reference):
+    workdir, result = reference
+    assert "preparing the generated dataset" in result.stderr
+    config = checkpoint.load_run_config(workdir)
+    assert config.dataset == "synthetic/small" and config.max_train_examples == 48
+    records = _metrics(workdir)
+    assert [r["epoch"] for r in records] == [0, 1, 2]
+    for r in records:
+        assert set(r) >= {"lr_scale", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+                          "val_mean_accuracy", "images_per_s"}
+        assert all(np.isfinite(v) for v in r.values())
+    assert records[-1]["train_loss"] < records[0]["train_loss"]
+    assert [r["lr_scale"] for r in records] == pytest.approx([1.0, 0.1, 0.1])
+    events = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(workdir, "tensorboard")) for f in fs]
+    assert len(events) == 1 and b"val/accuracy" in open(events[0], "rb").read()
+    report = json.load(open(os.path.join(workdir, "eval", "test_metrics.json")))
+    assert set(report) >= {"accuracy", "mean_accuracy", "per_class", "confusion_matrix", "class_names"}
+    assert np.sum(report["confusion_matrix"]) == 140  # the whole test split of synthetic/small
+    for png in ("eval/test_confusion_matrix.png", "training_curves.png"):
+        assert open(os.path.join(workdir, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    meta = checkpoint.read_meta(workdir, "best")
+    assert meta["metrics"]["val_accuracy"] == max(r["val_accuracy"] for r in records)
+    assert checkpoint.read_meta(workdir, "latest")["epoch"] == 3  # the next epoch to run
+    variables = checkpoint.restore_variables(workdir, "latest", expected={"num_classes": 7, "use_dib": True})
+    assert set(variables) == {"params", "batch_stats"}
+    assert "run directory" in result.stderr and "Traceback" not in result.stderr
+
+
+def _start_and_signal(command, env, marker, sig):
+    """Starts a run, sends `sig` once `marker` shows in its stderr, returns (code, stderr)."""
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    seen = b""
+    while marker not in seen:
+        chunk = proc.stderr.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    assert marker in seen, seen.decode()[-3000:]
+    proc.send_signal(sig)
+    rest = proc.communicate(timeout=300)[1]
+    return proc.returncode, (seen + rest).decode()
+
+
+@pytest.mark.slow
+def test_sigterm_and_sigkill_then_resume_equal_an_uninterrupted_run(reference, tmp_path, env, data_dir):
+    command = _command(tmp_path, data_dir)
+    code, err = _start_and_signal(command, env, b"epoch 2/3", signal.SIGTERM)
+    assert code == 143 and "SIGTERM: saved" in err and "Traceback" not in err, err[-3000:]
+    code, err = _start_and_signal(command, env, b"epoch 3/3", signal.SIGKILL)
+    assert code == -signal.SIGKILL and "resuming" in err
+    assert len(_metrics(tmp_path)) < 3  # killed before the end
+    result = _run(command, env)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    workdir = reference[0]
+    for which in ("latest", "best"):
+        ours, theirs = (checkpoint.restore_variables(w, which) for w in (tmp_path, workdir))
+        for a, b in zip(_leaves(ours), _leaves(theirs)):
+            np.testing.assert_array_equal(a, b)
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIMING} for r in rs]  # noqa: E731
+    assert strip(_metrics(tmp_path)) == strip(_metrics(workdir))
+
+
+def _leaves(tree):
+    if isinstance(tree, dict):
+        return [leaf for k in sorted(tree) for leaf in _leaves(tree[k])]
+    return [np.asarray(tree)]
+
+
+@pytest.mark.slow
+def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(reference, tmp_path, env, data_dir):
+    workdir = str(tmp_path / "run")
+    shutil.copytree(reference[0], workdir)
+    last_good = checkpoint.open_manager(workdir, "latest", read_only=True).latest_step()
+    result = _run(_command(workdir, data_dir, "--config.num_epochs=4", "--config.optimizer.learning_rate=1e30"),
+                  env)
+    assert result.returncode == 1
+    assert "error: non-finite training loss" in result.stderr and "epoch 4, step 2" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert checkpoint.open_manager(workdir, "latest", read_only=True).latest_step() == last_good
+    assert len(_metrics(workdir)) == 3
+
+
+@pytest.mark.slow
+def test_bad_input_is_one_line_error(reference, tmp_path, env, data_dir):
+    cases = {
+        "misspelt": (_command(tmp_path / "a", data_dir, "--config.batchsize=4"), "batchsize"),
+        "value": (_command(tmp_path / "b", data_dir, "--config.batch_size=0"),
+                  "error: config.batch_size must be positive"),
+        "small": (_command(tmp_path / "c", data_dir, "--config.image_size=64"), "at least 75"),
+        "unprepared": (_command(tmp_path / "d", data_dir, "--config.dataset=raf_db"),
+                       "python -m hsnet_jax.data.prepare --dataset raf_db"),
+        "architecture": (_command(reference[0], data_dir, "--config.model.use_dib=False"),
+                         "use_dib: checkpoint True, expected False"),
+    }
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                    text=True) for name, (cmd, _) in cases.items()}
+    for name, proc in procs.items():
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode != 0, name
+        assert cases[name][1] in err and "Traceback" not in err, (name, err[-2000:])
+
+
+def test_plateau_lowers_the_scale_after_patience_epochs():
+    plateau = optax.contrib.reduce_on_plateau(factor=0.1, patience=3)
+    state = plateau.init({"w": jnp.zeros(2)})
+    scales = []
+    for val_loss in (1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5):  # improves twice, then flat
+        state = train.plateau_step(plateau, state, val_loss)
+        scales.append(float(state.scale))
+    assert scales == pytest.approx([1, 1, 1, 1, 0.1, 0.1, 0.1, 0.01])
+
+
+def test_config_checks():
+    from configs import demo, raf
+    config = raf.get_config()
+    assert (config.optimizer.learning_rate, config.plateau.patience, config.num_epochs, config.batch_size,
+            config.image_size) == (0.01, 20, 500, 32, 224)
+    train.check_config(config)
+    train.check_config(demo.get_config())
+    config.distributed = "sometimes"
+    with pytest.raises(HSNetError, match="distributed must be auto, yes or no"):
+        train.check_config(config)
+    assert train.create_model(raf.get_config(), 7).freeze_stem is False
+    config = raf.get_config()
+    config.ktl.stem_checkpoint = "weights/stem"
+    assert train.create_model(config, 7).freeze_stem is True
+    assert train.default_workdir("configs/raf.py") == os.path.join("workdirs", "raf")
