@@ -139,10 +139,13 @@ def test_cli_runs_the_remaining_row_and_skips_finished_ones(tmp_path, ported_ste
     assert os.path.getmtime(ablate.metrics_path(root, ablate.ROWS[-1])) == before
 
 
-def test_cli_error_is_one_line(tmp_path):
+@pytest.mark.parametrize("args, status, message", [
+    ([], 1, "error: the KTL rows of Table 6 need the ported VGGFace2 stem"),
+    (["--config.batchsize=8"], 2, "error: 'batchsize' Did you mean \"batch_size\""),
+])
+def test_cli_errors_are_one_line(tmp_path, args, status, message):
     result = subprocess.run([sys.executable, "-m", "hsnet_jax.ablate", "--config",
-                             os.path.join(ROOT, "configs", "raf.py"), "--workdir", str(tmp_path)],
+                             os.path.join(ROOT, "configs", "raf.py"), "--workdir", str(tmp_path)] + args,
                             capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 1
-    assert result.stderr.startswith("error: the KTL rows of Table 6 need the ported VGGFace2 stem")
-    assert result.stderr.count("\n") == 1
+    assert result.returncode == status
+    assert result.stderr.startswith(message) and result.stderr.count("\n") == 1
