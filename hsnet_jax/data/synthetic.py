@@ -25,10 +25,12 @@ class SyntheticConfig(tfds.core.BuilderConfig):
 class Synthetic(ExpressionBuilder, skip_registration=True):
     """Procedurally drawn faces in RAF-DB's 7 classes; only the expression carries the label."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "First drawing of the faces.",
         "1.1.0": "Bolder cues (smiling eyes, teeth, forehead lines, thicker brows), more position jitter.",
+        "1.2.0": "Larger faces, thicker lines, more jitter; fear's small irises, anger's clenched teeth "
+                 "and brow creases, sadness's tear.",
     }
     CLASS_NAMES = CANONICAL_EXPRESSIONS
     IMAGE_SIZE = IMAGE_SIZE

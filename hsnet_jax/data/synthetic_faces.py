@@ -1,8 +1,9 @@
 """Procedurally drawn cartoon faces whose only label-carrying cue is the expression.
 
-Each class fixes the geometry of the brows, eyes, mouth and nose wrinkles (FACS-like cues:
-raised or V-shaped brows, wide or narrowed eyes, a smile, a frown, an open O or a stretched
-mouth, a raised upper lip). Everything else is random per image: face size, aspect, position
+Each class fixes the geometry of the brows, eyes, mouth and skin folds (FACS-like cues:
+raised or V-shaped brows, wide or narrowed eyes, a smile, a frown, an open O, a stretched or
+clenched mouth, a raised upper lip, forehead lines, creases between the brows, nose wrinkles;
+and, cartoon-style, smiling eyes as arcs, fear's small irises and a tear for sadness). Everything else is random per image: face size, aspect, position
 and rotation, skin tone, hair, background colour and gradient, lighting and noise. So a
 classifier must find small parts at varying places, which a CNN does and a linear model on
 raw pixels cannot (tests/test_data_synthetic.py checks both sides).
@@ -26,17 +27,19 @@ _CANVAS_YY, _CANVAS_XX = np.mgrid[0:IMAGE_SIZE * _SS, 0:IMAGE_SIZE * _SS] / (IMA
 _IMAGE_YY, _IMAGE_XX = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE] / IMAGE_SIZE - 0.5
 
 # Per class: brow (inner, outer) height above the eye in units of the face's vertical radius,
-# and its arch; eye opening relative to the eye width ("smiling" eyes are drawn as arcs);
+# and its arch; eye opening relative to the eye width and iris size (small in fear; "smiling"
+# eyes are drawn as arcs);
 # mouth width, corner lift (left, right), upper and lower lip midpoint offsets (units of the
-# face's horizontal radius; +y is down), teeth showing; forehead lines; nose wrinkles.
+# face's horizontal radius; +y is down), the part of the opening filled by teeth (1: clenched);
+# forehead lines; vertical lines between the brows; nose wrinkles; a tear.
 _EXPRESSIONS = {
-    "surprise":  dict(brow=(0.48, 0.48), arch=0.12, eye=1.00, smiling_eyes=False, width=0.34, lift=(0.00, 0.00), upper=-0.16, lower=0.30, teeth=False, forehead=True, wrinkles=False),
-    "fear":      dict(brow=(0.44, 0.20), arch=0.00, eye=1.00, smiling_eyes=False, width=0.76, lift=(-0.12, -0.12), upper=-0.04, lower=0.16, teeth=True, forehead=False, wrinkles=False),
-    "disgust":   dict(brow=(0.08, 0.14), arch=0.00, eye=0.25, smiling_eyes=False, width=0.52, lift=(0.18, -0.08), upper=-0.12, lower=0.02, teeth=True, forehead=False, wrinkles=True),
-    "happiness": dict(brow=(0.26, 0.26), arch=0.06, eye=0.45, smiling_eyes=True, width=0.76, lift=(0.26, 0.26), upper=0.02, lower=0.20, teeth=True, forehead=False, wrinkles=False),
-    "sadness":   dict(brow=(0.40, 0.14), arch=0.00, eye=0.35, smiling_eyes=False, width=0.52, lift=(-0.24, -0.24), upper=0.00, lower=0.00, teeth=False, forehead=False, wrinkles=False),
-    "anger":     dict(brow=(0.00, 0.32), arch=0.00, eye=0.30, smiling_eyes=False, width=0.40, lift=(-0.03, -0.03), upper=0.00, lower=0.00, teeth=False, forehead=False, wrinkles=False),
-    "neutral":   dict(brow=(0.26, 0.26), arch=0.00, eye=0.60, smiling_eyes=False, width=0.50, lift=(0.00, 0.00), upper=0.00, lower=0.00, teeth=False, forehead=False, wrinkles=False),
+    "surprise":  dict(brow=(0.48, 0.48), arch=0.12, eye=1.00, iris=0.50, smiling_eyes=False, width=0.32, lift=(0.00, 0.00), upper=-0.18, lower=0.34, teeth=0.0, forehead=True, glabella=False, wrinkles=False, tear=False),
+    "fear":      dict(brow=(0.46, 0.16), arch=0.00, eye=1.00, iris=0.22, smiling_eyes=False, width=0.80, lift=(-0.12, -0.12), upper=-0.03, lower=0.13, teeth=0.5, forehead=False, glabella=False, wrinkles=False, tear=False),
+    "disgust":   dict(brow=(0.08, 0.14), arch=0.00, eye=0.25, iris=0.50, smiling_eyes=False, width=0.52, lift=(0.18, -0.08), upper=-0.12, lower=0.02, teeth=0.0, forehead=False, glabella=False, wrinkles=True, tear=False),
+    "happiness": dict(brow=(0.26, 0.26), arch=0.06, eye=0.45, iris=0.50, smiling_eyes=True, width=0.76, lift=(0.26, 0.26), upper=0.02, lower=0.20, teeth=0.3, forehead=False, glabella=False, wrinkles=False, tear=False),
+    "sadness":   dict(brow=(0.40, 0.14), arch=0.00, eye=0.35, iris=0.50, smiling_eyes=False, width=0.52, lift=(-0.24, -0.24), upper=0.00, lower=0.00, teeth=0.0, forehead=False, glabella=False, wrinkles=False, tear=True),
+    "anger":     dict(brow=(-0.04, 0.32), arch=0.00, eye=0.30, iris=0.50, smiling_eyes=False, width=0.60, lift=(-0.04, -0.04), upper=-0.08, lower=0.10, teeth=1.0, forehead=False, glabella=True, wrinkles=False, tear=False),
+    "neutral":   dict(brow=(0.26, 0.26), arch=0.00, eye=0.60, iris=0.50, smiling_eyes=False, width=0.50, lift=(0.00, 0.00), upper=0.00, lower=0.00, teeth=0.0, forehead=False, glabella=False, wrinkles=False, tear=False),
 }
 assert tuple(_EXPRESSIONS) == CANONICAL_EXPRESSIONS
 
@@ -74,13 +77,13 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
 
     layer = Image.new("RGBA", (size, size), (0, 0, 0, 0))
     draw = ImageDraw.Draw(layer)
-    rx = rng.uniform(0.26, 0.38) * size
+    rx = rng.uniform(0.28, 0.42) * size
     ry = rx * rng.uniform(1.1, 1.35)
-    cx = size / 2 + rng.uniform(-0.09, 0.09) * size
-    cy = size / 2 + rng.uniform(-0.07, 0.09) * size
+    cx = size / 2 + rng.uniform(-0.13, 0.13) * size
+    cy = size / 2 + rng.uniform(-0.10, 0.12) * size
     skin = _skin(rng)
     dark = tuple(int(c * 0.35) for c in skin)
-    line = max(2, int(round(rx * 0.07)))
+    line = max(2, int(round(rx * 0.09)))
 
     hair = _random_colour(rng, 0, 200) if rng.random() < 0.8 else skin
     hair_top = ry * rng.uniform(1.0, 1.25)
@@ -102,18 +105,25 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
                       fill=dark, width=line, joint="curve")
             continue
         draw.ellipse([ex - eye_w, eye_y - eye_h, ex + eye_w, eye_y + eye_h], fill=(250, 250, 250), outline=dark, width=max(1, line // 2))
-        r = min(eye_w * 0.5, eye_h * 0.95)
+        r = min(eye_w * expression["iris"], eye_h * 0.95)
         draw.ellipse([ex - r, eye_y - r, ex + r, eye_y + r], fill=iris)
+    if expression["tear"]:  # a drop under one eye
+        tx, ty = cx + rng.choice([-1, 1]) * eye_dx, eye_y + eye_h + ry * 0.12
+        draw.ellipse([tx - rx * 0.06, ty - rx * 0.09, tx + rx * 0.06, ty + rx * 0.09], fill=(120, 190, 255), outline=dark)
 
     # Brows: inner and outer end heights (V, raised, lowered) and an arch.
     inner, outer = (jitter(h) * ry for h in expression["brow"])
     base = eye_y - eye_h - ry * 0.06
-    brow_w = max(2, int(round(rx * rng.uniform(0.10, 0.14))))
+    brow_w = max(2, int(round(rx * rng.uniform(0.12, 0.16))))
     for side in (-1, 1):
         p_in = (cx + side * rx * 0.14, base - inner)
         p_out = (cx + side * (eye_dx + eye_w * 1.1), base - outer)
         mid = ((p_in[0] + p_out[0]) / 2, (p_in[1] + p_out[1]) / 2 - expression["arch"] * ry)
         draw.line(_quad(p_in, mid, p_out), fill=dark, width=brow_w, joint="curve")
+    if expression["glabella"]:  # lowered, drawn-together brows crease the skin between them
+        for side in (-1, 1):
+            gx = cx + side * rx * 0.07
+            draw.line([(gx, base - inner - ry * 0.12), (gx, base - inner + ry * 0.02)], fill=dark, width=max(1, line // 2))
     if expression["forehead"]:  # raised brows wrinkle the forehead
         for k in (1, 2):
             y = base - inner - k * ry * 0.1
@@ -144,7 +154,8 @@ def _draw_face(rng: np.random.Generator, label: int) -> np.ndarray:
     if lower_y - upper_y > 0.04 * rx:
         draw.polygon(upper + lower[::-1], fill=(60, 15, 20), outline=lips)
         if expression["teeth"]:  # a white band under the upper lip
-            teeth = _quad(left, (cx, 2 * (upper_y + 0.3 * (lower_y - upper_y)) - (left[1] + right[1]) / 2), right)
+            teeth_y = upper_y + expression["teeth"] * (lower_y - upper_y)
+            teeth = _quad(left, (cx, 2 * teeth_y - (left[1] + right[1]) / 2), right)
             draw.polygon(upper + teeth[::-1], fill=(245, 245, 235))
         draw.line(upper, fill=lips, width=line, joint="curve")
         draw.line(lower, fill=lips, width=line, joint="curve")
