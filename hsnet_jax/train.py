@@ -130,10 +130,14 @@ class _Sigterm:
 
     def __init__(self):
         self.received = False
-        signal.signal(signal.SIGTERM, self._handle)
+        self._previous = signal.signal(signal.SIGTERM, self._handle)
 
     def _handle(self, signum, frame):
         self.received = True
+
+    def restore(self) -> None:
+        """Back to the previous handler (the final evaluation is not resumable)."""
+        signal.signal(signal.SIGTERM, self._previous)
 
 
 class _Logger:
@@ -148,7 +152,7 @@ class _Logger:
         lines = []
         if resume_epoch > 0 and os.path.exists(self.path):
             with open(self.path) as f:
-                lines = [l for l in f if l.strip() and json.loads(l)["epoch"] < resume_epoch]
+                lines = [line for line in f if line.strip() and json.loads(line)["epoch"] < resume_epoch]
         with open(self.path, "w") as f:
             f.writelines(lines)
         from tensorboardX import SummaryWriter
@@ -159,9 +163,11 @@ class _Logger:
             return
         with open(self.path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        for k, v in record.items():
-            if k != "epoch":
-                self.tb.add_scalar(k.replace("_", "/", 1), v, record["epoch"])
+        for key, value in record.items():
+            group, _, name = key.partition("_")
+            if key != "epoch":
+                self.tb.add_scalar(f"{group}/{name}" if group in ("train", "val") else key, value,
+                                   record["epoch"])
         self.tb.flush()
 
     def close(self) -> None:
@@ -177,7 +183,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     """Trains (or resumes) the run in `workdir`, then evaluates its best checkpoint on the
     test split. Returns the test report of `hsnet_jax.evaluate.evaluate_workdir`."""
     from hsnet_jax import data
-    from hsnet_jax.metrics import classification_report
 
     check_config(config)
     mesh = train_step.make_mesh()
@@ -228,14 +233,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     predict = train_step.make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
     logger = _Logger(workdir, meta["epoch"])
     sigterm = _Sigterm()
+    loop = _Loop(config, workdir, mesh, sampler, images, labels, val, step_fn, predict, plateau,
+                 latest, best, logger, sigterm)
     try:
-        state, meta = _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn,
-                                    predict, plateau, val, latest, best, logger, sigterm, mesh,
-                                    classification_report)
+        loop.run(state, meta)
     finally:
         latest.wait_until_finished()
         best.wait_until_finished()
         logger.close()
+        sigterm.restore()
     if sigterm.received:
         return {}
     if jax.process_index() == 0:
@@ -284,64 +290,96 @@ def _say(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
 
-def _train_epochs(config, workdir, state, meta, sampler, images, labels, step_fn, predict, plateau,
-                  val, latest, best, logger, sigterm, mesh, classification_report):
-    from tqdm import tqdm
+@dataclasses.dataclass
+class _Loop:
+    """The epoch loop: everything it needs besides the (state, meta) it advances."""
 
-    k = config.steps_per_dispatch
-    steps = sampler.steps_per_epoch
-    for epoch in range(meta["epoch"], config.num_epochs):
+    config: ml_collections.ConfigDict
+    workdir: str
+    mesh: Any
+    sampler: Any
+    images: jax.Array  # the training set, on every device
+    labels: jax.Array
+    val: Any  # the validation Split, on the host
+    step_fn: Any
+    predict: Any
+    plateau: optax.GradientTransformationExtraArgs
+    latest: Any  # checkpoint managers
+    best: Any
+    logger: _Logger
+    sigterm: _Sigterm
+
+    def run(self, state: train_step.TrainState, meta: dict[str, Any]) -> None:
+        """Trains from the position in `meta` to the last epoch or the first SIGTERM."""
+        steps = self.sampler.steps_per_epoch
+        for epoch in range(meta["epoch"], self.config.num_epochs):
+            t0 = time.perf_counter()
+            start = meta["step_in_epoch"]
+            state, meta = self._train(state, meta, epoch)
+            train_seconds = time.perf_counter() - t0
+            if meta["step_in_epoch"] < steps:  # stopped by SIGTERM inside the epoch
+                _save_latest(self.latest, state, meta)
+                _say(f"SIGTERM: saved epoch {epoch + 1} step {meta['step_in_epoch']} in {self.workdir}; "
+                     "rerun the same command to resume")
+                return
+            state, meta, record = self._validate_and_save(state, meta, epoch)
+            record.update(images_per_s=(steps - start) * self.config.batch_size / train_seconds,
+                          train_seconds=train_seconds, epoch_seconds=time.perf_counter() - t0)
+            self.logger.write(record)
+            _say(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
+                 f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f} "
+                 f"mAcc {record['val_mean_accuracy']:.4f} | lr x{record['lr_scale']:g} | "
+                 f"{record['images_per_s']:.1f} img/s")
+            if self.sigterm.received:
+                _say(f"SIGTERM: saved after epoch {epoch + 1} in {self.workdir}; rerun the same command to resume")
+                return
+
+    def _train(self, state, meta, epoch: int):
+        """The epoch's train steps from meta["step_in_epoch"] on, `steps_per_dispatch` per call,
+        until the epoch ends or a SIGTERM arrives."""
+        from tqdm import tqdm
+
+        k, steps = self.config.steps_per_dispatch, self.sampler.steps_per_epoch
+        rows = self.sampler.epoch_indices(epoch)
         start = meta["step_in_epoch"]
-        rows = sampler.epoch_indices(epoch)
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{config.num_epochs}",
+        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{self.config.num_epochs}",
                    unit="step", disable=jax.process_index() != 0, dynamic_ncols=True)
         t0 = time.perf_counter()
-        pending = None  # (first step, metrics) of the chunk in flight: read after the next dispatch
+        pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
         for first in range(start, steps, k):
-            if sigterm.received:
+            if self.sigterm.received:
                 break
-            chunk = train_step.put_indices(mesh, rows[first:first + k])
-            state, metrics = step_fn(state, images, labels, chunk)
+            chunk = train_step.put_indices(self.mesh, rows[first:first + k])
+            state, metrics = self.step_fn(state, self.images, self.labels, chunk)
             if pending:
-                meta = _account(meta, *pending, epoch, int(state.step), bar, t0, config.batch_size)
+                meta = _account(meta, *pending, epoch, steps, bar, t0, self.config.batch_size)
             pending = (first, metrics)
         if pending:
-            meta = _account(meta, *pending, epoch, int(state.step), bar, t0, config.batch_size)
-        train_seconds = time.perf_counter() - t0
+            meta = _account(meta, *pending, epoch, steps, bar, t0, self.config.batch_size)
         bar.close()
-        if sigterm.received and meta["step_in_epoch"] < steps:
-            _save_latest(latest, state, meta)
-            _say(f"SIGTERM: saved epoch {epoch + 1} step {meta['step_in_epoch']} "
-                 f"(global step {int(state.step)}) in {workdir}; rerun the same command to resume")
-            return state, meta
-        done = steps - start
+        return state, meta
+
+    def _validate_and_save(self, state, meta, epoch: int):
+        """Validation, reduce-on-plateau, the epoch's checkpoints; returns the metrics record."""
+        from hsnet_jax.metrics import classification_report
+
+        steps = self.sampler.steps_per_epoch
         variables = {"params": state.params, "batch_stats": state.batch_stats}
-        logits = predict(variables, val.images)
-        val_loss = cross_entropy(logits, val.labels)
-        report = classification_report(val.labels, logits.argmax(-1), val.class_names)
-        new_plateau = plateau_step(plateau, state.plateau, val_loss)
-        state = state.replace(plateau=train_step.replicate(mesh, new_plateau))
-        record = dict(epoch=epoch, lr_scale=float(new_plateau.scale),
-                      learning_rate=config.optimizer.learning_rate * float(new_plateau.scale),
+        logits = self.predict(variables, self.val.images)
+        val_loss = cross_entropy(logits, self.val.labels)
+        report = classification_report(self.val.labels, logits.argmax(-1), self.val.class_names)
+        new_plateau = plateau_step(self.plateau, state.plateau, val_loss)
+        state = state.replace(plateau=train_step.replicate(self.mesh, new_plateau))
+        scale = float(new_plateau.scale)
+        record = dict(epoch=epoch, lr_scale=scale, learning_rate=self.config.optimizer.learning_rate * scale,
                       train_loss=meta["train_loss_sum"] / steps, train_accuracy=meta["train_accuracy_sum"] / steps,
-                      val_loss=val_loss, val_accuracy=report["accuracy"],
-                      val_mean_accuracy=report["mean_accuracy"],
-                      images_per_s=done * config.batch_size / train_seconds,
-                      train_seconds=train_seconds, epoch_seconds=0.0)
+                      val_loss=val_loss, val_accuracy=report["accuracy"], val_mean_accuracy=report["mean_accuracy"])
         meta = dict(meta, epoch=epoch + 1, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0)
         if record["val_accuracy"] > meta["best_val_accuracy"]:
             meta.update(best_val_accuracy=record["val_accuracy"], best_epoch=epoch)
-            checkpoint.save(best, int(state.step), variables, dict(meta, metrics=record))
-        _save_latest(latest, state, dict(meta, metrics=record))
-        record["epoch_seconds"] = time.perf_counter() - t0
-        logger.write(record)
-        _say(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
-             f"val loss {val_loss:.4f} acc {record['val_accuracy']:.4f} mAcc {record['val_mean_accuracy']:.4f} | "
-             f"lr x{record['lr_scale']:g} | {record['images_per_s']:.1f} img/s")
-        if sigterm.received:
-            _say(f"SIGTERM: saved after epoch {epoch + 1} in {workdir}; rerun the same command to resume")
-            return state, meta
-    return state, meta
+            checkpoint.save(self.best, int(state.step), variables, dict(meta, metrics=record))
+        _save_latest(self.latest, state, dict(meta, metrics=record))
+        return state, meta, record
 
 
 def plateau_step(plateau: optax.GradientTransformationExtraArgs, plateau_state, val_loss: float):
@@ -350,14 +388,15 @@ def plateau_step(plateau: optax.GradientTransformationExtraArgs, plateau_state, 
     return plateau.update({}, plateau_state, value=jnp.asarray(val_loss, jnp.float32))[1]
 
 
-def _account(meta, first, metrics, epoch, global_step, bar, t0, batch_size):
+def _account(meta, first, metrics, epoch, steps_per_epoch, bar, t0, batch_size):
     """Folds one dispatch's per-step metrics into the epoch sums; a non-finite loss stops the run."""
     losses = np.asarray(metrics["loss"])
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
+        step = first + bad[0] + 1
         raise HSNetError(
-            f"non-finite training loss ({losses[bad[0]]}) at epoch {epoch + 1}, step {first + bad[0] + 1} of the "
-            f"epoch (global step {global_step - len(losses) + bad[0] + 1}); stopped without saving, the last good "
+            f"non-finite training loss ({losses[bad[0]]}) at epoch {epoch + 1}, step {step} of the epoch "
+            f"(global step {epoch * steps_per_epoch + step}); stopped without saving, the last good "
             "checkpoint is kept. Lower config.optimizer.learning_rate or try config.dtype=float32")
     meta = dict(meta, step_in_epoch=first + len(losses),
                 train_loss_sum=meta["train_loss_sum"] + float(losses.sum()),

@@ -186,8 +186,10 @@ def replicate(mesh: Mesh, tree: PyTree) -> PyTree:
     sharding = NamedSharding(mesh, P())
 
     def put(a):
-        if isinstance(a, jax.Array):
+        if isinstance(a, jax.Array) and (a.sharding == sharding or not a.is_fully_addressable):
             return a if a.sharding == sharding else jax.device_put(a, sharding)
+        # Host data, or an array on this process's devices (e.g. fresh from init): via the
+        # host, which works the same with one process or many.
         return jax.make_array_from_process_local_data(sharding, np.asarray(a))
 
     return jax.tree.map(put, tree)

@@ -82,7 +82,7 @@ def test_plateau_scale_multiplies_the_updates(frozen, data):
     jax.tree.map(lambda d: np.testing.assert_array_equal(d, 0.0), moved[0.0])
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, 0.1 * b, rtol=1e-3, atol=3e-7),
                  moved[0.1]["body"], moved[1.0]["body"])
-    assert np.abs(moved[1.0]["fgal"]["gate_a"]["kernel"]).max() > 0
+    assert np.abs(moved[1.0]["fgal"]["classifier_a"]["kernel"]).max() > 0
 
 
 @pytest.mark.slow
