@@ -93,6 +93,7 @@ class FGAL(nn.Module):
         super().__init__()
         self.lat_c, self.lat_b, self.lat_a = nn.Conv2d(1792, 1792, 1), nn.Conv2d(1792, 896, 1), nn.Conv2d(896, 256, 1)
         for level, ch in (("a", 256), ("b", 896), ("c", 1792)):
+            self.add_module(f"norm_{level}", nn.BatchNorm1d(ch, eps=1e-3, affine=False))
             self.add_module(f"gate_{level}", nn.Linear(ch, 1))
             self.add_module(f"classifier_{level}", nn.Linear(ch, num_classes))
 
@@ -102,7 +103,7 @@ class FGAL(nn.Module):
         t_a = f_a + F.interpolate(self.lat_a(t_b), size=f_a.shape[2:], mode="nearest")
         logits = 0
         for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
-            psi = t.mean((2, 3))
+            psi = getattr(self, f"norm_{level}")(t.mean((2, 3)))
             logits = logits + torch.sigmoid(getattr(self, f"gate_{level}")(psi)) * getattr(self, f"classifier_{level}")(psi)
         return logits
 

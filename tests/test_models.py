@@ -160,14 +160,19 @@ def test_upsample_nearest_matches_torch_interpolate(src, dst):
                                   want.numpy().transpose(0, 2, 3, 1))
 
 
-def test_fgal_is_gated_sum_of_level_classifiers():
+@pytest.mark.parametrize("train", [False, True])
+def test_fgal_is_gated_sum_of_level_classifiers(train):
     rng = np.random.default_rng(0)
     f_a, f_b, f_c = (rng.normal(size=s).astype(np.float32)
-                     for s in [(2, 12, 12, 8), (2, 5, 5, 16), (2, 2, 2, 32)])
+                     for s in [(4, 12, 12, 8), (4, 5, 5, 16), (4, 2, 2, 32)])
     fgal = FGAL(num_classes=4)
-    params = fgal.init(jax.random.key(0), f_a, f_b, f_c)["params"]
-    params = jax.tree.map(lambda p: p + rng.normal(0, 0.1, p.shape).astype(np.float32), params)
-    logits, gates = fgal.apply({"params": params}, f_a, f_b, f_c)
+    variables = fgal.init(jax.random.key(0), f_a, f_b, f_c)
+    params = jax.tree.map(lambda p: p + rng.normal(0, 0.1, p.shape).astype(np.float32), variables["params"])
+    stats = {name: {"mean": rng.normal(0, 0.5, s["mean"].shape).astype(np.float32),
+                    "var": rng.uniform(0.5, 2.0, s["var"].shape).astype(np.float32)}
+             for name, s in variables["batch_stats"].items()}
+    (logits, gates), _ = fgal.apply({"params": params, "batch_stats": stats}, f_a, f_b, f_c,
+                                    train=train, mutable=["batch_stats"])
 
     def lateral(name, x):  # 1x1 convolution with bias
         return x @ np.asarray(params[name]["kernel"])[0, 0] + np.asarray(params[name]["bias"])
@@ -182,13 +187,26 @@ def test_fgal_is_gated_sum_of_level_classifiers():
     want_logits, want_gates = 0, []
     for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
         psi = t.mean(axis=(1, 2))
+        # Standardised without scale or bias: batch statistics in training, running ones after.
+        norm = stats[f"norm_{level}"]
+        mean, var = (psi.mean(0), psi.var(0)) if train else (norm["mean"], norm["var"])
+        psi = (psi - mean) / np.sqrt(var + 1e-3)
         dense = lambda name: psi @ np.asarray(params[name]["kernel"]) + np.asarray(  # noqa: E731
             params[name]["bias"])
         gate = 1 / (1 + np.exp(-dense(f"gate_{level}")))
         want_logits = want_logits + gate * dense(f"classifier_{level}")
         want_gates.append(gate)
-    np.testing.assert_allclose(np.asarray(gates), np.concatenate(want_gates, -1), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(gates), np.concatenate(want_gates, -1), rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(np.asarray(logits), want_logits, rtol=1e-4, atol=1e-5)
+
+
+def test_fgal_starts_with_open_gates_and_zero_logits():
+    f_a, f_b, f_c = (jnp.ones(s) for s in [(2, 12, 12, 8), (2, 5, 5, 16), (2, 2, 2, 32)])
+    variables = FGAL(num_classes=4).init(jax.random.key(0), f_a, f_b, f_c)
+    logits, gates = FGAL(num_classes=4).apply(variables, f_a, f_b, f_c)
+    np.testing.assert_array_equal(np.asarray(gates), 0.5)
+    np.testing.assert_array_equal(np.asarray(logits), 0.0)
+    assert not any(name.startswith("norm_") for name in variables["params"])  # no parameters
 
 
 def _forward(model, variables, x, **kwargs):
@@ -207,10 +225,11 @@ def test_hsnet_logits_are_fgal_of_its_features():
     model, x = HSNet(7), _images()
     variables = _random_variables(model, SIZE)
     logits, feats = _forward(model, variables, x, return_features=True)
-    want, gates = FGAL(7).apply({"params": variables["params"]["fgal"]},
+    want, gates = FGAL(7).apply({"params": variables["params"]["fgal"],
+                                 "batch_stats": variables["batch_stats"]["fgal"]},
                                 feats["f_a"], feats["f_b"], feats["f_c"])
     np.testing.assert_allclose(np.asarray(logits), np.asarray(want), rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(np.asarray(feats["gates"]), np.asarray(gates), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(feats["gates"]), np.asarray(gates), rtol=1e-5, atol=1e-7)
 
 
 def test_without_fgal_a_linear_classifier_on_pooled_f_c():

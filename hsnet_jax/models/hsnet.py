@@ -13,7 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from hsnet_jax.models.inception_resnet_v1 import InceptionResnetV1Body, Stem
-from hsnet_jax.models.layers import Conv, ConvBN, Dtype, he_normal, max_pool_3x3_s2, upsample_nearest
+from hsnet_jax.models.layers import (BN_EPSILON, BN_MOMENTUM, Conv, ConvBN, Dtype, he_normal,
+                                     max_pool_3x3_s2, upsample_nearest)
 
 
 class RDIB(nn.Module):
@@ -88,7 +89,8 @@ class DilatedInceptionBody(nn.Module):
 
 
 def _global_average(x: jax.Array) -> jax.Array:
-    return jnp.mean(x.astype(jnp.float32), axis=(1, 2))
+    """Spatial mean in at least float32 (bfloat16 sums over 625 positions lose digits)."""
+    return jnp.mean(x.astype(jnp.promote_types(x.dtype, jnp.float32)), axis=(1, 2))
 
 
 class FGAL(nn.Module):
@@ -98,25 +100,34 @@ class FGAL(nn.Module):
     PyTorch's nearest rule; then per level a self-gated classifier, summed:
     logits = sum_j sigmoid(Dense(1)(psi_j)) * Dense(C)(psi_j). Returns `(logits, gates)`.
 
-    The gate and classifier layers start at zero (every gate at 0.5, logits at 0). He-initialised,
-    their first, still random logits teach Adam to close the gates: a gate's pre-activation is a
-    sum over 256-1792 unnormalised pooled features, every weight moves by ~lr per step, and all
-    three gates reach sigmoid = 0 within a few dozen steps, after which no gradient reaches the
-    network (loss stuck at ln C; measured on the generated set at lr 3e-4).
+    Two choices keep the gates alive under Adam at the paper's lr 0.01 (ARCHITECTURE.md
+    notes; the paper omits BatchNorm from its equations "for simplicity"):
+    - psi_j is standardised over the batch by a BatchNorm without scale or bias (no
+      parameters). The raw pooled features share a large positive component (mean |psi| 0.4,
+      so a gate's pre-activation is a sum over 256-1792 same-signed terms): Adam, moving every
+      gate weight by ~lr per step along it, closed all three gates (sigmoid -> 0, loss stuck
+      at ln C, no gradient ever again) within 25 steps at lr 0.01 and 1e-3. Standardised, a
+      common shift of the gates can come only from the gate's bias.
+    - The gate and classifier layers start at zero (gates at 0.5, logits at 0), so no level is
+      judged by random logits before its classifier has learned anything.
     """
 
     num_classes: int
     dtype: Dtype = jnp.float32
+    bn_axis_name: str | None = None
 
     @nn.compact
-    def __call__(self, f_a: jax.Array, f_b: jax.Array, f_c: jax.Array):
+    def __call__(self, f_a: jax.Array, f_b: jax.Array, f_c: jax.Array, train: bool = False):
         lateral = lambda name, c: Conv(c, 1, use_bias=True, dtype=self.dtype, name=name)  # noqa: E731
         t_c = lateral("lat_c", f_c.shape[-1])(f_c)
         t_b = f_b + upsample_nearest(lateral("lat_b", f_b.shape[-1])(t_c), f_b.shape[1:3])
         t_a = f_a + upsample_nearest(lateral("lat_a", f_a.shape[-1])(t_b), f_a.shape[1:3])
         logits, gates = 0.0, []
         for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
-            psi = _global_average(t)
+            psi = nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
+                               momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
+                               axis_name=self.bn_axis_name if train else None,
+                               name=f"norm_{level}")(_global_average(t))
             gate = nn.sigmoid(nn.Dense(1, kernel_init=nn.initializers.zeros, name=f"gate_{level}")(psi))
             y = nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros, name=f"classifier_{level}")(psi)
             logits = logits + gate * y
@@ -154,9 +165,10 @@ class HSNet(nn.Module):
         f_a, f_b, f_c, features = body(name="body", **kw)(stem, train)
         features.update(stem=stem, f_a=f_a, f_b=f_b, f_c=f_c)
         if self.use_fgal:
-            logits, features["gates"] = FGAL(self.num_classes, dtype=self.dtype, name="fgal")(f_a, f_b, f_c)
+            logits, features["gates"] = FGAL(self.num_classes, dtype=self.dtype, bn_axis_name=self.bn_axis_name,
+                                             name="fgal")(f_a, f_b, f_c, train)
         else:
             logits = nn.Dense(self.num_classes, kernel_init=he_normal, name="classifier")(
                 _global_average(f_c))
-        logits = logits.astype(jnp.float32)
+        logits = logits.astype(jnp.promote_types(self.dtype, jnp.float32))
         return (logits, features) if return_features else logits
