@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from hsnet_jax.data.rafd import HOLDOUTS as RAFD
+from hsnet_jax.data.rafd import Rafd
 from hsnet_jax.data.splits import stratified_split, subject_split
+
+RAFD = Rafd.HOLDOUTS
 
 
 def test_rafd_fractions_give_the_papers_per_class_counts():

@@ -157,6 +157,21 @@ def pose_configs(frontal: str) -> list[PoseConfig]:
     ]
 
 
+class PoseBuilder(ManualBuilder, skip_registration=True):
+    """RaFD and KDEF: posed photographs, cropped to the face by MTCNN and split by `HOLDOUTS`
+    (stratified, or subject-disjoint with the config of that name)."""
+
+    HOLDOUTS: Holdouts
+
+    def _transform(self) -> Transform:
+        from hsnet_jax.data.faces import face_or_centre  # torch: only RaFD and KDEF need it
+
+        return face_or_centre(self.IMAGE_SIZE)
+
+    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
+        return holdout_split(examples, self.HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)
+
+
 def holdout_split(examples: Examples, holdouts: Holdouts, seed: int, subject_disjoint: bool = False) -> dict[str, np.ndarray]:
     """Seeded splits stratified by class, or by subject when `subject_disjoint`."""
     if subject_disjoint:

@@ -5,24 +5,20 @@ from __future__ import annotations
 import os
 import re
 
-import numpy as np
-
-from hsnet_jax.data.builder import (Examples, ManualBuilder, Records, check_labels, find_images, holdout_split,
-                                    one_line, pose_configs)
+from hsnet_jax.data.builder import PoseBuilder, Records, check_labels, find_images, one_line, pose_configs
 from hsnet_jax.data.errors import LayoutError
-from hsnet_jax.data.reading import Transform
 
 # AF01ANFL.JPG: session A/B, sex F/M, subject 01-35, expression, angle (FL HL S HR FR).
 FILE_PATTERN = re.compile(r"([AB])([FM])(\d{2})([A-Z]{2})(FL|HL|S|HR|FR)\.JPE?G", re.IGNORECASE)
 EXPRESSIONS = {"AF": "afraid", "AN": "angry", "DI": "disgusted", "HA": "happy", "NE": "neutral", "SA": "sad",
                "SU": "surprised"}
-HOLDOUTS = (("test", 0.2), ("validation", 0.2))  # 8:2 train/test, then 20% of train for validation
 
 
-class Kdef(ManualBuilder, skip_registration=True):
+class Kdef(PoseBuilder, skip_registration=True):
     """KDEF: 8:2 train/test, 20% of train for validation (seeded, stratified or subject-disjoint)."""
 
     CLASS_NAMES = tuple(EXPRESSIONS.values())
+    HOLDOUTS = (("test", 0.2), ("validation", 0.2))  # 8:2 train/test, then 20% of train for validation
     IMAGE_SIZE = 256
     METADATA = ("subject", "session", "angle")
     HOMEPAGE = "https://kdef.se"
@@ -58,11 +54,3 @@ class Kdef(ManualBuilder, skip_registration=True):
         if not records.paths:
             raise LayoutError(f"no KDEF images found under {root}. {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
         return records
-
-    def _transform(self) -> Transform:
-        from hsnet_jax.data.faces import face_or_centre  # torch: only RaFD and KDEF need it
-
-        return face_or_centre(self.IMAGE_SIZE)
-
-    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
-        return holdout_split(examples, HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)

@@ -5,24 +5,20 @@ from __future__ import annotations
 import os
 import re
 
-import numpy as np
-
-from hsnet_jax.data.builder import (Examples, ManualBuilder, Records, check_labels, find_images, holdout_split,
-                                    one_line, pose_configs)
+from hsnet_jax.data.builder import PoseBuilder, Records, check_labels, find_images, one_line, pose_configs
 from hsnet_jax.data.errors import LayoutError
-from hsnet_jax.data.reading import Transform
 
 # Rafd090_01_Caucasian_female_angry_frontal.jpg: angle, subject, ethnicity, gender, emotion, gaze.
 FILE_PATTERN = re.compile(r"Rafd(\d{3})_(\d+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.jpe?g", re.IGNORECASE)
-# Per class 1,005 images (67 subjects x 5 angles x 3 gazes): 201 test, then 160 of the
-# remaining 804 for validation, 644 train, as in the paper.
-HOLDOUTS = (("test", 201 / 1005), ("validation", 160 / 804))
 
 
-class Rafd(ManualBuilder, skip_registration=True):
+class Rafd(PoseBuilder, skip_registration=True):
     """RaFD: per class 644 / 160 / 201 train / validation / test (seeded, stratified)."""
 
     CLASS_NAMES = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
+    # Per class 1,005 images (67 subjects x 5 angles x 3 gazes): 201 test, then 160 of the
+    # remaining 804 for validation, 644 train, as in the paper.
+    HOLDOUTS = (("test", 201 / 1005), ("validation", 160 / 804))
     IMAGE_SIZE = 100
     METADATA = ("subject", "angle", "ethnicity", "gender", "gaze")
     HOMEPAGE = "https://rafd.socsci.ru.nl"
@@ -57,12 +53,4 @@ class Rafd(ManualBuilder, skip_registration=True):
         if not records.paths:
             raise LayoutError(f"no RaFD images found under {root}. {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
         return records
-
-    def _transform(self) -> Transform:
-        from hsnet_jax.data.faces import face_or_centre  # torch: only RaFD and KDEF need it
-
-        return face_or_centre(self.IMAGE_SIZE)
-
-    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
-        return holdout_split(examples, HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)
 
