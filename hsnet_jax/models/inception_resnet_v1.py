@@ -18,40 +18,41 @@ from hsnet_jax.models.layers import (BN_EPSILON, BN_MOMENTUM, Conv, ConvBN, Dtyp
                                      max_pool_3x3_s2)
 
 
-class Stem(nn.Module):
+class _ConvBNs(nn.Module):
+    """A module built of ConvBN layers that share its compute dtype and BatchNorm axis."""
+
+    dtype: Dtype = jnp.float32
+    bn_axis_name: str | None = None
+
+    @nn.nowrap
+    def conv(self, name: str, c: int, k, s=1, p=0) -> ConvBN:
+        """ConvBN `name`: k x k (or (kh, kw)) kernel, stride s, padding p, `c` outputs."""
+        return ConvBN(c, k, s, p, dtype=self.dtype, bn_axis_name=self.bn_axis_name, name=name)
+
+
+class Stem(_ConvBNs):
     """The Inception-ResNet-v1 stem (Table 1, "Stem"): 224x224x3 -> 25x25x256.
 
     This is the part of the VGGFace2 face-recognition network that KTL transfers to HSNet.
     """
 
-    dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
-
     @nn.compact
     def __call__(self, x: jax.Array, train: bool = False) -> jax.Array:
-        conv = lambda name, c, k, s=1, p=0: ConvBN(  # noqa: E731
-            c, k, s, p, dtype=self.dtype, bn_axis_name=self.bn_axis_name, name=name)
-        x = conv("conv2d_1a", 32, 3, s=2)(x, train)
-        x = conv("conv2d_2a", 32, 3)(x, train)
-        x = conv("conv2d_2b", 64, 3, p=1)(x, train)
+        x = self.conv("conv2d_1a", 32, 3, s=2)(x, train)
+        x = self.conv("conv2d_2a", 32, 3)(x, train)
+        x = self.conv("conv2d_2b", 64, 3, p=1)(x, train)
         x = max_pool_3x3_s2(x)  # maxpool_3a
-        x = conv("conv2d_3b", 80, 1)(x, train)
-        x = conv("conv2d_4a", 192, 3)(x, train)
-        return conv("conv2d_4b", 256, 3, s=2)(x, train)
+        x = self.conv("conv2d_3b", 80, 1)(x, train)
+        x = self.conv("conv2d_4a", 192, 3)(x, train)
+        return self.conv("conv2d_4b", 256, 3, s=2)(x, train)
 
 
-class _Block(nn.Module):
+class _Block(_ConvBNs):
     """Common residual tail of Block35/17/8: concat branches, 1x1 projection with bias,
     `x + scale * projection`, then ReLU unless `no_relu` (facenet's final `block8`)."""
 
     scale: float = 1.0
     no_relu: bool = False
-    dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
-
-    @nn.nowrap
-    def conv(self, name: str, c: int, k, p=0) -> ConvBN:
-        return ConvBN(c, k, 1, p, dtype=self.dtype, bn_axis_name=self.bn_axis_name, name=name)
 
     @nn.nowrap
     def branches(self, x: jax.Array, train: bool) -> list[jax.Array]:
@@ -72,10 +73,10 @@ class Block35(_Block):
     def branches(self, x, train):
         b0 = self.conv("branch0", 32, 1)(x, train)
         b1 = self.conv("branch1_0", 32, 1)(x, train)
-        b1 = self.conv("branch1_1", 32, 3, 1)(b1, train)
+        b1 = self.conv("branch1_1", 32, 3, p=1)(b1, train)
         b2 = self.conv("branch2_0", 32, 1)(x, train)
-        b2 = self.conv("branch2_1", 32, 3, 1)(b2, train)
-        b2 = self.conv("branch2_2", 32, 3, 1)(b2, train)
+        b2 = self.conv("branch2_1", 32, 3, p=1)(b2, train)
+        b2 = self.conv("branch2_2", 32, 3, p=1)(b2, train)
         return [b0, b1, b2]
 
 
@@ -86,8 +87,8 @@ class Block17(_Block):
     def branches(self, x, train):
         b0 = self.conv("branch0", 128, 1)(x, train)
         b1 = self.conv("branch1_0", 128, 1)(x, train)
-        b1 = self.conv("branch1_1", 128, (1, 7), (0, 3))(b1, train)
-        b1 = self.conv("branch1_2", 128, (7, 1), (3, 0))(b1, train)
+        b1 = self.conv("branch1_1", 128, (1, 7), p=(0, 3))(b1, train)
+        b1 = self.conv("branch1_2", 128, (7, 1), p=(3, 0))(b1, train)
         return [b0, b1]
 
 
@@ -98,45 +99,35 @@ class Block8(_Block):
     def branches(self, x, train):
         b0 = self.conv("branch0", 192, 1)(x, train)
         b1 = self.conv("branch1_0", 192, 1)(x, train)
-        b1 = self.conv("branch1_1", 192, (1, 3), (0, 1))(b1, train)
-        b1 = self.conv("branch1_2", 192, (3, 1), (1, 0))(b1, train)
+        b1 = self.conv("branch1_1", 192, (1, 3), p=(0, 1))(b1, train)
+        b1 = self.conv("branch1_2", 192, (3, 1), p=(1, 0))(b1, train)
         return [b0, b1]
 
 
-class Mixed6a(nn.Module):
+class Mixed6a(_ConvBNs):
     """Reduction-A: 256 -> 896 channels, stride 2."""
-
-    dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        conv = lambda name, c, k, s=1, p=0: ConvBN(  # noqa: E731
-            c, k, s, p, dtype=self.dtype, bn_axis_name=self.bn_axis_name, name=name)
-        b0 = conv("branch0", 384, 3, s=2)(x, train)
-        b1 = conv("branch1_0", 192, 1)(x, train)
-        b1 = conv("branch1_1", 192, 3, p=1)(b1, train)
-        b1 = conv("branch1_2", 256, 3, s=2)(b1, train)
+        b0 = self.conv("branch0", 384, 3, s=2)(x, train)
+        b1 = self.conv("branch1_0", 192, 1)(x, train)
+        b1 = self.conv("branch1_1", 192, 3, p=1)(b1, train)
+        b1 = self.conv("branch1_2", 256, 3, s=2)(b1, train)
         return jnp.concatenate([b0, b1, max_pool_3x3_s2(x)], axis=-1)
 
 
-class Mixed7a(nn.Module):
+class Mixed7a(_ConvBNs):
     """Reduction-B: 896 -> 1792 channels, stride 2."""
-
-    dtype: Dtype = jnp.float32
-    bn_axis_name: str | None = None
 
     @nn.compact
     def __call__(self, x: jax.Array, train: bool) -> jax.Array:
-        conv = lambda name, c, k, s=1, p=0: ConvBN(  # noqa: E731
-            c, k, s, p, dtype=self.dtype, bn_axis_name=self.bn_axis_name, name=name)
-        b0 = conv("branch0_0", 256, 1)(x, train)
-        b0 = conv("branch0_1", 384, 3, s=2)(b0, train)
-        b1 = conv("branch1_0", 256, 1)(x, train)
-        b1 = conv("branch1_1", 256, 3, s=2)(b1, train)
-        b2 = conv("branch2_0", 256, 1)(x, train)
-        b2 = conv("branch2_1", 256, 3, p=1)(b2, train)
-        b2 = conv("branch2_2", 256, 3, s=2)(b2, train)
+        b0 = self.conv("branch0_0", 256, 1)(x, train)
+        b0 = self.conv("branch0_1", 384, 3, s=2)(b0, train)
+        b1 = self.conv("branch1_0", 256, 1)(x, train)
+        b1 = self.conv("branch1_1", 256, 3, s=2)(b1, train)
+        b2 = self.conv("branch2_0", 256, 1)(x, train)
+        b2 = self.conv("branch2_1", 256, 3, p=1)(b2, train)
+        b2 = self.conv("branch2_2", 256, 3, s=2)(b2, train)
         return jnp.concatenate([b0, b1, b2, max_pool_3x3_s2(x)], axis=-1)
 
 
