@@ -18,6 +18,7 @@ import abc
 import collections
 import dataclasses
 import os
+import re
 from typing import Any, Iterator, Sequence
 
 import numpy as np
@@ -158,10 +159,43 @@ def pose_configs(frontal: str) -> list[PoseConfig]:
 
 
 class PoseBuilder(ManualBuilder, skip_registration=True):
-    """RaFD and KDEF: posed photographs, cropped to the face by MTCNN and split by `HOLDOUTS`
-    (stratified, or subject-disjoint with the config of that name)."""
+    """RaFD and KDEF: posed photographs named by a fixed pattern, cropped to the face by MTCNN
+    and split by `HOLDOUTS` (stratified, or subject-disjoint with the config of that name)."""
 
+    TITLE: str  # the database's name in messages
+    FILE_PATTERN: re.Pattern
+    EXAMPLE_FILE: str  # an official file name, shown when a name does not match
     HOLDOUTS: Holdouts
+
+    @abc.abstractmethod
+    def _parse(self, match: re.Match) -> tuple[str, str, tuple[str, ...]]:
+        """(class name, angle, METADATA values) of a matching file name; ValueError says why
+        its label is unusable."""
+
+    def _records(self, root: str) -> Records:
+        records = Records([], [], {k: [] for k in ("file_name",) + self.METADATA})
+        problems = []
+        for path in find_images(root):
+            name = os.path.basename(path)
+            match = self.FILE_PATTERN.fullmatch(name)
+            if not match:
+                problems.append(f"{path}: not a {self.TITLE} file name ({self.EXAMPLE_FILE})")
+                continue
+            try:
+                label, angle, metadata = self._parse(match)
+            except ValueError as e:
+                problems.append(f"{path}: {e}")
+                continue
+            if self.builder_config.angles and angle not in self.builder_config.angles:
+                continue
+            records.paths.append(path)
+            records.labels.append(self.CLASS_NAMES.index(label))
+            for key, value in zip(records.metadata, (name, *metadata)):
+                records.metadata[key].append(value)
+        check_labels(problems, self.TITLE)
+        if not records.paths:
+            raise LayoutError(f"no {self.TITLE} images found under {root}. {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
+        return records
 
     def _transform(self) -> Transform:
         from hsnet_jax.data.faces import face_or_centre  # torch: only RaFD and KDEF need it

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import re
 
-from hsnet_jax.data.builder import PoseBuilder, Records, check_labels, find_images, one_line, pose_configs
-from hsnet_jax.data.errors import LayoutError
+from hsnet_jax.data.builder import PoseBuilder, pose_configs
 
-# Rafd090_01_Caucasian_female_angry_frontal.jpg: angle, subject, ethnicity, gender, emotion, gaze.
-FILE_PATTERN = re.compile(r"Rafd(\d{3})_(\d+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.jpe?g", re.IGNORECASE)
 
 
 class Rafd(PoseBuilder, skip_registration=True):
     """RaFD: per class 644 / 160 / 201 train / validation / test (seeded, stratified)."""
 
+    TITLE = "RaFD"
+    # Rafd090_01_Caucasian_female_angry_frontal.jpg: angle, subject, ethnicity, gender, emotion, gaze.
+    FILE_PATTERN = re.compile(r"Rafd(\d{3})_(\d+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.jpe?g", re.IGNORECASE)
+    EXAMPLE_FILE = "Rafd090_01_Caucasian_female_angry_frontal.jpg"
     CLASS_NAMES = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
     # Per class 1,005 images (67 subjects x 5 angles x 3 gazes): 201 test, then 160 of the
     # remaining 804 for validation, 644 train, as in the paper.
@@ -30,27 +30,9 @@ class Rafd(PoseBuilder, skip_registration=True):
     emotion, gaze).
     """
 
-    def _records(self, root: str) -> Records:
-        records = Records([], [], {k: [] for k in ("file_name",) + self.METADATA})
-        problems = []
-        for path in find_images(root):
-            name = os.path.basename(path)
-            match = FILE_PATTERN.fullmatch(name)
-            if not match:
-                problems.append(f"{path}: not a RaFD file name (Rafd090_01_Caucasian_female_angry_frontal.jpg)")
-                continue
-            angle, subject, ethnicity, gender, emotion, gaze = match.groups()
-            if emotion.lower() not in self.CLASS_NAMES:
-                problems.append(f"{path}: unknown emotion {emotion!r} (expected one of {', '.join(self.CLASS_NAMES)})")
-                continue
-            if self.builder_config.angles and angle not in self.builder_config.angles:
-                continue
-            records.paths.append(path)
-            records.labels.append(self.CLASS_NAMES.index(emotion.lower()))
-            for key, value in zip(records.metadata, (name, subject, angle, ethnicity.lower(), gender.lower(), gaze.lower())):
-                records.metadata[key].append(value)
-        check_labels(problems, "RaFD")
-        if not records.paths:
-            raise LayoutError(f"no RaFD images found under {root}. {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
-        return records
+    def _parse(self, match):
+        angle, subject, ethnicity, gender, emotion, gaze = match.groups()
+        if emotion.lower() not in self.CLASS_NAMES:
+            raise ValueError(f"unknown emotion {emotion!r} (expected one of {', '.join(self.CLASS_NAMES)})")
+        return emotion.lower(), angle, (subject, angle, ethnicity.lower(), gender.lower(), gaze.lower())
 
