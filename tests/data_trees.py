@@ -60,15 +60,17 @@ def raf_db(root: str, train_per_class: int = 10, test_per_class: int = 3) -> dic
     return {"label_file": label_file, "image_dir": os.path.join(root, "basic", "Image", "aligned")}
 
 
-def rafd(root: str, subjects=(1, 2, 3, 4, 5), angles=("090", "045"), emotions=RAFD_EMOTIONS) -> list[str]:
-    """Rafd090_01_Caucasian_female_angry_frontal.jpg, flat in `root` (160x120 images)."""
+def rafd(root: str, subjects=(1, 2, 3, 4, 5), angles=("090", "045"), emotions=RAFD_EMOTIONS,
+         folder=lambda name: "", size=(160, 120), face=True) -> list[str]:
+    """Rafd090_01_Caucasian_female_angry_frontal.jpg, flat in `root` or in `folder(name)`
+    (160x120 faces; `face=False`: noise, which MTCNN crops fast)."""
     paths = []
     for s in subjects:
         for angle in angles:
             for e, emotion in enumerate(emotions):
                 gender = "female" if s % 2 else "male"
                 name = f"Rafd{angle}_{s:02d}_Caucasian_{gender}_{emotion}_frontal.jpg"
-                paths.append(save(os.path.join(root, name), image(s * 100 + e, (160, 120), face=True)))
+                paths.append(save(os.path.join(root, folder(name), name), image(s * 100 + e, size, face=face)))
     return paths
 
 
@@ -95,10 +97,42 @@ def ferg_db(root: str, characters=("aia", "ray"), per_expression: int = 5) -> li
     return paths
 
 
-def image_folder(root: str, counts=None) -> None:
+def image_folder(root: str, counts=None) -> list[str]:
     """<root>/<split>/<class>/*.jpg|png."""
     counts = counts or {("train", "cat"): 3, ("train", "dog"): 2, ("test", "cat"): 1, ("test", "dog"): 2}
+    paths = []
     for i, ((split, cls), n) in enumerate(counts.items()):
         for j in range(n):
             ext = "png" if j % 2 else "jpg"
-            save(os.path.join(root, split, cls, f"{cls}{j}.{ext}"), image(i * 10 + j, (40, 50)))
+            paths.append(save(os.path.join(root, split, cls, f"{cls}{j}.{ext}"), image(i * 10 + j, (40, 50))))
+    return paths
+
+
+# The first bytes of an AppleDouble file, what macOS archives store as ._NAME beside NAME.
+APPLE_DOUBLE = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        " + bytes(60)
+
+
+def macos_debris(root: str, images: list[str]) -> list[str]:
+    """What macOS and notebooks leave in an unpacked archive, around the real `images` under
+    `root`: __MACOSX/ with a ._ file per image, a ._ sidecar and a .ipynb_checkpoints/ copy
+    beside the first image, a .DS_Store. Returns the entries preparation must ignore (relative
+    to root, folders once with a trailing /), sorted."""
+    for path in images:
+        rel = os.path.relpath(path, root)
+        sidecar = os.path.join(root, "__MACOSX", os.path.dirname(rel), "._" + os.path.basename(rel))
+        os.makedirs(os.path.dirname(sidecar), exist_ok=True)
+        with open(sidecar, "wb") as f:
+            f.write(APPLE_DOUBLE)
+    first = os.path.relpath(images[0], root)
+    folder, name = os.path.split(first)
+    with open(os.path.join(root, folder, "._" + name), "wb") as f:
+        f.write(APPLE_DOUBLE)
+    with open(images[0], "rb") as f:
+        copy = f.read()
+    os.makedirs(os.path.join(root, folder, ".ipynb_checkpoints"))
+    with open(os.path.join(root, folder, ".ipynb_checkpoints", name), "wb") as f:
+        f.write(copy)
+    with open(os.path.join(root, ".DS_Store"), "wb") as f:
+        f.write(bytes(16))
+    return sorted([".DS_Store", "__MACOSX/", os.path.join(folder, "._" + name),
+                   os.path.join(folder, ".ipynb_checkpoints") + "/"])

@@ -27,7 +27,8 @@ def test_ferg_db_bad_layout(tmp_path):
     data_trees.ferg_db(str(root), characters=("aia",), per_expression=1)
     data_trees.save(str(root / "FERG_DB_256" / "aia" / "aia_bored" / "aia_bored_1.png"), data_trees.image(0, (8, 8)))
     data_trees.save(str(root / "FERG_DB_256" / "aia" / "stray.png"), data_trees.image(0, (8, 8)))
-    with pytest.raises(LabelError, match=r"2 label problem.*unknown expression 'bored'.*stray.png: not in <character>"):
+    with pytest.raises(LabelError, match=r"2 file name\(s\) outside the FERG-DB naming scheme .*--skip_unparseable.*"
+                                         r"unknown expression 'bored'.*stray.png: not in <character>"):
         prepare_dataset("ferg_db", data_dir=str(tmp_path / "d"), manual_dir=str(root))
     os.makedirs(tmp_path / "empty" / "FERG_DB_256")
     with pytest.raises(LayoutError, match="no FERG-DB images found"):

@@ -78,7 +78,7 @@ def test_duplicate_label_lines(tmp_path):
     tree = data_trees.raf_db(str(tmp_path / "r"), 1, 1)
     with open(tree["label_file"], "a") as f:
         f.write("train_00002.jpg 2\n")
-    with pytest.raises(LabelError, match=r"train_00002_aligned.jpg appears 2 times"):
+    with pytest.raises(LabelError, match=r"list_patition_label.txt:15: train_00002.jpg again \(first at line 2\)"):
         prepare_dataset("raf_db", data_dir=str(tmp_path / "d"), manual_dir=str(tmp_path / "r"))
 
 

@@ -63,5 +63,6 @@ def test_unknown_emotion_and_bad_file_name(tmp_path):
     data_trees.rafd(manual, subjects=(1,), angles=("090",), emotions=("happy",))
     data_trees.save(os.path.join(manual, "Rafd090_01_Caucasian_female_bored_frontal.jpg"), data_trees.image(0, (40, 30)))
     data_trees.save(os.path.join(manual, "portrait.jpg"), data_trees.image(0, (40, 30)))
-    with pytest.raises(LabelError, match=r"2 label problem\(s\) in RaFD: .*unknown emotion 'bored'.*portrait.jpg: not a RaFD file name"):
+    with pytest.raises(LabelError, match=r"2 file name\(s\) outside the RaFD naming scheme .*unknown emotion 'bored'"
+                                         r".*portrait.jpg: not a RaFD file name"):
         prepare_dataset("rafd", data_dir=str(tmp_path / "d"), manual_dir=manual)

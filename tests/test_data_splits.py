@@ -30,3 +30,8 @@ def test_subject_split_is_disjoint_and_complete():
     assert [len(groups[k]) for k in ("train", "validation", "test")] == [45, 11, 14]
     assert not (groups["train"] & groups["test"]) and not (groups["validation"] & groups["test"])
     assert sum(len(v) for v in parts.values()) == len(subjects)
+
+
+def test_nothing_to_split_gives_empty_splits_not_an_error():
+    for parts in (stratified_split(np.array([], np.int64), RAFD, seed=0), subject_split([], RAFD, seed=0)):
+        assert {k: len(v) for k, v in parts.items()} == {"train": 0, "test": 0, "validation": 0}

@@ -10,6 +10,12 @@ are flat).
 A file-based subclass says where its files are and what they mean (`_records`) and how to
 split (`_split`); the base decodes, reports bad files, records the counts of skipped images
 in the dataset's metadata, and writes the splits.
+
+Splits depend on file names only: records are ordered by file name (not by path) before
+splitting, so the same files give the same splits in any folder layout, and a file name found
+in two places is an error. A preparation that fails, or would leave nothing to train on,
+writes nothing: it stops before TFDS renames its `incomplete.*` folder into the dataset
+folder, and TFDS removes that folder on the way out.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import tensorflow_datasets as tfds
 
 from hsnet_jax.data.errors import LabelError, LayoutError
 from hsnet_jax.data.reading import Transform, read_images
+from hsnet_jax.data.scan import scan
 from hsnet_jax.data.splits import Holdouts, stratified_split, subject_split
 
 SPLITS = ("train", "validation", "test")
@@ -39,6 +46,25 @@ class Records:
     labels: list[int]
     metadata: dict[str, list[Any]]  # feature name -> one value per image; has "file_name"
     splits: list[str] | None = None  # the split each image is in, where the database says so
+    unparseable: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, why): outside the naming scheme
+    ignored: list[str] = dataclasses.field(default_factory=list)  # hidden and macOS entries (see scan.py)
+
+    def add(self, path: str, label: int, metadata: Sequence[Any], split: str | None = None) -> None:
+        """Appends one image; `metadata` in the order of the `metadata` dict's keys."""
+        self.paths.append(path)
+        self.labels.append(label)
+        for values, value in zip(self.metadata.values(), metadata):
+            values.append(value)
+        if split is not None:
+            self.splits.append(split)
+
+    def sorted_by_file_name(self) -> "Records":
+        """The same records ordered by file name, so that splits do not depend on folders."""
+        order = sorted(range(len(self.paths)), key=lambda i: self.metadata["file_name"][i])
+        return dataclasses.replace(
+            self, paths=[self.paths[i] for i in order], labels=[self.labels[i] for i in order],
+            metadata={k: [v[i] for i in order] for k, v in self.metadata.items()},
+            splits=None if self.splits is None else [self.splits[i] for i in order])
 
 
 @dataclasses.dataclass
@@ -61,8 +87,9 @@ class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
     HOMEPAGE = ""
     SEED = 0  # every seeded split of this package uses it
 
-    def __init__(self, *, skip_corrupt: bool = False, **kwargs):
+    def __init__(self, *, skip_corrupt: bool = False, skip_unparseable: bool = False, **kwargs):
         self.skip_corrupt = skip_corrupt
+        self.skip_unparseable = skip_unparseable
         super().__init__(**kwargs)
 
     def _info(self) -> tfds.core.DatasetInfo:
@@ -106,6 +133,8 @@ class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
 class ManualBuilder(ExpressionBuilder, skip_registration=True):
     """A database the user downloads by hand and unpacks into `manual_dir`."""
 
+    TITLE: str  # the database's name in messages
+
     @abc.abstractmethod
     def _records(self, root: str) -> Records:
         """Scans the manual download at `root` (checking its layout and labels)."""
@@ -120,13 +149,13 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         root = os.fspath(dl_manager.manual_dir)
-        records = self._records(root)
-        names = collections.Counter(records.metadata["file_name"])
-        check_labels([f"{name} appears {n} times" for name, n in sorted(names.items()) if n > 1],
-                     f"{self.name} (file names must be unique)")
+        records = self._checked_records(root)
         images, kept, skipped, no_face = read_images(
             records.paths, self.IMAGE_SIZE, transform=self._transform(), skip_corrupt=self.skip_corrupt,
             desc=f"{self.name}: decoding")
+        if not len(kept):
+            raise LayoutError(f"all {len(skipped)} {self.TITLE} images under {root} were skipped as undecodable "
+                              "(--skip_corrupt): nothing left to prepare")
         self._note("skipped_corrupt", [os.path.relpath(p, root) for p in skipped])
         self._note("no_face", [os.path.relpath(p, root) for p in no_face])
         metadata = {k: np.asarray(v, dtype=object)[kept] for k, v in records.metadata.items()}
@@ -134,8 +163,35 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
             metadata["split"] = np.asarray(records.splits, dtype=object)[kept]
         examples = Examples(images, np.asarray(records.labels, np.int64)[kept], metadata)
         parts = {name: idx for name, idx in self._split(examples).items() if len(idx)}
+        if "train" not in parts:
+            kept_counts = ", ".join(f"{name} {len(idx)}" for name, idx in parts.items())
+            raise LayoutError(
+                f"no {self.TITLE} images left for the train split under {root} (kept: {kept_counts}; "
+                f"skipped as undecodable: {len(skipped)}). {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
         self._count({name: examples.labels[idx] for name, idx in parts.items()})
         return {name: self._generate_examples(examples, parts[name]) for name in SPLITS if name in parts}
+
+    def _checked_records(self, root: str) -> Records:
+        """`_records` with unparseable names skipped (or an error), ignored entries noted, file
+        names checked to be unique, and ordered by file name."""
+        records = self._records(root)
+        bad = records.unparseable
+        if bad and not self.skip_unparseable:
+            raise LabelError(
+                f"{len(bad)} file name(s) outside the {self.TITLE} naming scheme (rerun with "
+                f"--skip_unparseable to skip and list them): " + "; ".join(f"{p}: {why}" for p, why in bad))
+        self._note("skipped_unparseable", [os.path.relpath(p, root) for p, _ in bad])
+        self._note("ignored", records.ignored)
+        places = collections.defaultdict(list)
+        for name, path in zip(records.metadata["file_name"], records.paths):
+            places[name].append(path)
+        check_labels([f"{name} is both {' and '.join(paths)}" for name, paths in sorted(places.items())
+                      if len(paths) > 1], f"{self.TITLE} (file names must be unique: splits are made from them)")
+        if not records.paths:
+            skipped = f" ({len(bad)} skipped as unparseable)" if bad else ""
+            raise LayoutError(f"no {self.TITLE} images found under {root}{skipped}. "
+                              f"{one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
+        return records.sorted_by_file_name()
 
 
 @dataclasses.dataclass
@@ -162,7 +218,13 @@ class PoseBuilder(ManualBuilder, skip_registration=True):
     """RaFD and KDEF: posed photographs named by a fixed pattern, cropped to the face by MTCNN
     and split by `HOLDOUTS` (stratified, or subject-disjoint with the config of that name)."""
 
-    TITLE: str  # the database's name in messages
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.1.0": "Splits from file names only (records ordered by file name, not by path): the same "
+                 "files give the same splits in any folder layout. Trees in subfolders split differently "
+                 "from 1.0.0; flat trees (RaFD's official layout) and KDEF's official folders do not.",
+        "1.0.0": "Records ordered by full path.",
+    }
     FILE_PATTERN: re.Pattern
     EXAMPLE_FILE: str  # an official file name, shown when a name does not match
     HOLDOUTS: Holdouts
@@ -173,28 +235,29 @@ class PoseBuilder(ManualBuilder, skip_registration=True):
         its label is unusable."""
 
     def _records(self, root: str) -> Records:
-        records = Records([], [], {k: [] for k in ("file_name",) + self.METADATA})
-        problems = []
-        for path in find_images(root):
+        found = scan(root)
+        records = Records([], [], {k: [] for k in ("file_name",) + self.METADATA}, ignored=found.ignored)
+        other_angles = collections.Counter()
+        for path in found.files:
             name = os.path.basename(path)
             match = self.FILE_PATTERN.fullmatch(name)
             if not match:
-                problems.append(f"{path}: not a {self.TITLE} file name ({self.EXAMPLE_FILE})")
+                records.unparseable.append((path, f"not a {self.TITLE} file name ({self.EXAMPLE_FILE})"))
                 continue
             try:
                 label, angle, metadata = self._parse(match)
             except ValueError as e:
-                problems.append(f"{path}: {e}")
+                records.unparseable.append((path, str(e)))
                 continue
             if self.builder_config.angles and angle not in self.builder_config.angles:
+                other_angles[angle] += 1
                 continue
-            records.paths.append(path)
-            records.labels.append(self.CLASS_NAMES.index(label))
-            for key, value in zip(records.metadata, (name, *metadata)):
-                records.metadata[key].append(value)
-        check_labels(problems, self.TITLE)
-        if not records.paths:
-            raise LayoutError(f"no {self.TITLE} images found under {root}. {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
+            records.add(path, self.CLASS_NAMES.index(label), (name, *metadata))
+        if not records.paths and other_angles:
+            raise LayoutError(
+                f"{sum(other_angles.values())} {self.TITLE} images found under {root}, but none at angle "
+                f"{', '.join(self.builder_config.angles)} (config {self.builder_config.name!r}); angles found: "
+                f"{', '.join(f'{a} ({n})' for a, n in sorted(other_angles.items()))}")
         return records
 
     def _transform(self) -> Transform:
@@ -217,15 +280,6 @@ def check_labels(problems: list[str], what: str) -> None:
     """Raises one LabelError listing every problem found in a database's labels."""
     if problems:
         raise LabelError(f"{len(problems)} label problem(s) in {what}: " + "; ".join(problems))
-
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
-
-
-def find_images(root: str) -> list[str]:
-    """Every .jpg/.jpeg/.png file under `root` (any case), sorted."""
-    return sorted(os.path.join(d, f) for d, _, files in os.walk(root) for f in files
-                  if f.lower().endswith(IMAGE_EXTENSIONS))
 
 
 def require_dir(path: str, what: str, instructions: str) -> None:

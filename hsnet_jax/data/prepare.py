@@ -17,16 +17,25 @@ from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.registry import default_data_dir, get_builder
 from hsnet_jax.errors import HSNetError
 
+# The file lists a preparation records in the dataset's metadata -> their line in the summary.
+NOTES = {
+    "skipped_corrupt": "skipped (undecodable)",
+    "skipped_unparseable": "skipped (file name outside the naming scheme)",
+    "ignored": "ignored (hidden, __MACOSX/ and ._ sidecar entries)",
+    "no_face": "no face detected (centre crop kept)",
+}
+
 
 def prepare_dataset(name: str, data_dir: str | None = None, manual_dir: str | None = None,
-                    skip_corrupt: bool = False) -> dict[str, Any]:
+                    skip_corrupt: bool = False, skip_unparseable: bool = False) -> dict[str, Any]:
     """Prepares `name` (e.g. "raf_db", "rafd/subject_disjoint") and returns its summary.
 
     Summary: name, data_dir, class_names, class_counts {split: [count per class]},
-    skipped_corrupt and no_face (relative file names; see the README's Datasets section).
+    skipped_corrupt, skipped_unparseable, ignored and no_face (relative file names; see the
+    README's Datasets section).
     """
     data_dir = data_dir or default_data_dir()
-    builder = get_builder(name, data_dir, skip_corrupt=skip_corrupt)
+    builder = get_builder(name, data_dir, skip_corrupt=skip_corrupt, skip_unparseable=skip_unparseable)
     download_config = None
     if isinstance(builder, ManualBuilder):
         manual_dir = os.path.abspath(manual_dir or os.path.join(data_dir, "manual", name.split("/")[0]))
@@ -44,8 +53,7 @@ def prepare_dataset(name: str, data_dir: str | None = None, manual_dir: str | No
         "data_dir": builder.data_dir,
         "class_names": list(builder.info.features["label"].names),
         "class_counts": dict(metadata.get("class_counts", {})),
-        "skipped_corrupt": list(metadata.get("skipped_corrupt", [])),
-        "no_face": list(metadata.get("no_face", [])),
+        **{key: list(metadata.get(key, [])) for key in NOTES},
     }
 
 
@@ -59,9 +67,8 @@ def format_summary(summary: dict[str, Any]) -> str:
     for i, name in enumerate(summary["class_names"]):
         lines.append(name.ljust(width) + "".join(f"{counts[s][i]:>12}" for s in splits))
     lines.append("total".ljust(width) + "".join(f"{sum(counts[s]):>12}" for s in splits))
-    lines.append(f"skipped (undecodable): {len(summary['skipped_corrupt'])}")
-    if summary["no_face"]:
-        lines.append(f"no face detected (centre crop kept): {len(summary['no_face'])}")
+    # The undecodable count always shows (it answers "was anything dropped?"), the others when not 0.
+    lines += [f"{text}: {len(summary[key])}" for key, text in NOTES.items() if key == "skipped_corrupt" or summary[key]]
     return "\n".join(lines)
 
 
@@ -73,9 +80,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_dir", help=f"where prepared datasets go (default {default_data_dir()})")
     parser.add_argument("--skip_corrupt", action="store_true",
                         help="skip undecodable images (they are counted) instead of stopping")
+    parser.add_argument("--skip_unparseable", action="store_true",
+                        help="skip files named outside the database's naming scheme (they are counted)")
     args = parser.parse_args(argv)
     try:
-        summary = prepare_dataset(args.dataset, args.data_dir, args.manual_dir, args.skip_corrupt)
+        summary = prepare_dataset(args.dataset, args.data_dir, args.manual_dir, args.skip_corrupt,
+                                  args.skip_unparseable)
     except (HSNetError, OSError) as e:  # OSError: an unwritable or clashing --data_dir, a full disk
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -3,21 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 
 import numpy as np
 
 from hsnet_jax.data.builder import Examples, ManualBuilder, Records, check_labels, one_line, require_dir
 from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.expressions import CANONICAL_EXPRESSIONS
+from hsnet_jax.data.scan import scan
 from hsnet_jax.data.splits import stratified_split
 
 LABEL_FILE = os.path.join("basic", "EmoLabel", "list_patition_label.txt")  # sic, the official name
 IMAGE_DIR = os.path.join("basic", "Image", "aligned")
+ALIGNED_NAME = re.compile(r"(train|test)_\d+_aligned\.jpg")
 
 
 class RafDb(ManualBuilder, skip_registration=True):
     """RAF-DB basic: official train (12,271) / test (3,068); validation = 10% of train, stratified."""
 
+    TITLE = "RAF-DB"
     CLASS_NAMES = CANONICAL_EXPRESSIONS  # the label file's 1..7, in this order
     IMAGE_SIZE = 100
     HOMEPAGE = "http://www.whdeng.cn/RAF/model1.html"
@@ -35,8 +39,9 @@ class RafDb(ManualBuilder, skip_registration=True):
         if not os.path.isfile(label_file):
             raise LayoutError(f"RAF-DB label file not found: expected {label_file}. {help_text}")
         require_dir(image_dir, "RAF-DB aligned images", help_text)
-        on_disk = set(os.listdir(image_dir))
-        problems, records, seen = [], Records([], [], {"file_name": []}, []), set()
+        found = scan(root)
+        on_disk = {os.path.basename(p) for p in found.files if os.path.dirname(p) == image_dir}
+        problems, records, first_line = [], Records([], [], {"file_name": []}, [], ignored=found.ignored), {}
         with open(label_file, encoding="utf-8") as f:
             for line_no, line in enumerate(f, 1):
                 where = f"{label_file}:{line_no}"
@@ -51,17 +56,23 @@ class RafDb(ManualBuilder, skip_registration=True):
                     problems.append(f"{where}: unknown label {value!r} (expected 1..7)")
                     continue
                 image = name.rsplit(".", 1)[0] + "_aligned.jpg"
+                if image in first_line:
+                    problems.append(f"{where}: {name} again (first at line {first_line[image]})")
+                    continue
+                first_line[image] = line_no
                 if image not in on_disk:
                     problems.append(f"{where}: no image {os.path.join(image_dir, image)}")
                     continue
-                seen.add(image)
-                records.paths.append(os.path.join(image_dir, image))
-                records.labels.append(int(value) - 1)
-                records.metadata["file_name"].append(image)
-                records.splits.append(name.split("_", 1)[0])
-        unlabelled = sorted(f for f in on_disk - seen if f.lower().endswith((".jpg", ".jpeg", ".png")))
-        problems += [f"{os.path.join(image_dir, f)}: image without a line in {label_file}" for f in unlabelled]
+                records.add(os.path.join(image_dir, image), int(value) - 1, (image,), name.split("_", 1)[0])
+        for name in sorted(on_disk - set(first_line)):
+            path = os.path.join(image_dir, name)
+            if ALIGNED_NAME.fullmatch(name):
+                problems.append(f"{path}: image without a line in {label_file}")
+            else:
+                records.unparseable.append((path, "not a RAF-DB aligned image name (train_00001_aligned.jpg)"))
         check_labels(problems, "RAF-DB")
+        if not first_line:
+            raise LayoutError(f"RAF-DB label file {label_file} lists no images. {help_text}")
         return records
 
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:

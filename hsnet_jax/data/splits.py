@@ -28,7 +28,8 @@ def _holdout(items: np.ndarray, holdouts: Holdouts, rng: np.random.Generator) ->
 
 def _merge(parts: list[dict[str, np.ndarray]], holdouts: Holdouts) -> dict[str, np.ndarray]:
     names = ["train"] + [name for name, _ in holdouts]
-    return {name: np.sort(np.concatenate([p[name] for p in parts]).astype(np.int64)) for name in names}
+    empty = np.empty(0, np.int64)  # no classes at all: every split empty, not a concatenate error
+    return {name: np.sort(np.concatenate([empty] + [p[name] for p in parts]).astype(np.int64)) for name in names}
 
 
 def stratified_split(labels: np.ndarray, holdouts: Holdouts, seed: int) -> dict[str, np.ndarray]:
