@@ -14,6 +14,7 @@ import pytest
 import data_trees
 from hsnet_jax.data import load_split, prepare_dataset
 from hsnet_jax.data.errors import DatasetNotPreparedError, LabelError, LayoutError
+from hsnet_jax.data.prepare import format_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -63,6 +64,7 @@ def test_macos_and_hidden_entries_are_ignored_and_counted(tmp_path, database):
         ignored = sorted(ignored + ["train/.ipynb_checkpoints/"])
     summary = prepare(database, manual, tmp_path / "d")
     assert summary["ignored"] == ignored
+    assert f"ignored (hidden, __MACOSX/ and ._ sidecar entries): {len(ignored)}" in format_summary(summary).splitlines()
     assert sum(map(sum, summary["class_counts"].values())) == len(images)
     assert summary["skipped_corrupt"] == [] and summary["skipped_unparseable"] == []
     if database == "image_folder":
