@@ -131,7 +131,8 @@ def test_same_files_give_the_same_splits_in_any_layout(tmp_path):
 
 def test_a_file_name_in_two_folders_is_an_error_naming_both(tmp_path):
     manual = tmp_path / "RaFD"
-    first = data_trees.rafd(str(manual), subjects=(1,), angles=("090",), emotions=("happy",), size=(48, 48), face=False)[0]
+    first = data_trees.rafd(str(manual), subjects=(1,), angles=("090",), emotions=("happy",),
+                            size=(48, 48), face=False)[0]
     second = manual / "copy" / os.path.basename(first)
     data_trees.save(str(second), data_trees.image(0, (48, 48)))
     with pytest.raises(LabelError, match="Rafd090_01_Caucasian_female_happy_frontal.jpg is both "

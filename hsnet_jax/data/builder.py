@@ -46,7 +46,8 @@ class Records:
     labels: list[int]
     metadata: dict[str, list[Any]]  # feature name -> one value per image; has "file_name"
     splits: list[str] | None = None  # the split each image is in, where the database says so
-    unparseable: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (path, why): outside the naming scheme
+    # (path, why) of files named outside the database's scheme: skipped with --skip_unparseable
+    unparseable: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     ignored: list[str] = dataclasses.field(default_factory=list)  # hidden and macOS entries (see scan.py)
 
     def add(self, path: str, label: int, metadata: Sequence[Any], split: str | None = None) -> None:
