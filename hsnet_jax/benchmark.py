@@ -37,7 +37,7 @@ from absl import app, flags
 from hsnet_jax import train_step
 from hsnet_jax.config import base_config
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.train import DTYPES, create_model
+from hsnet_jax.models import DTYPES, create_model
 
 FLAGS = flags.FLAGS
 

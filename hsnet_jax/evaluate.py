@@ -27,7 +27,7 @@ import numpy as np
 
 from hsnet_jax import checkpoint, data, metrics
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.train import create_model
+from hsnet_jax.models import create_model
 from hsnet_jax.train_step import make_mesh, make_predict_fn
 
 

@@ -30,19 +30,9 @@ from ml_collections import config_flags
 
 from hsnet_jax import checkpoint, train_step
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.models import HSNet
+from hsnet_jax.models import create_model
 
-DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 SIGTERM_EXIT = 128 + signal.SIGTERM
-
-
-def create_model(config: ml_collections.ConfigDict, num_classes: int, bn_axis_name: str | None = None) -> HSNet:
-    """The HSNet a config describes (KTL freezes the stem when a stem checkpoint is given)."""
-    if config.dtype not in DTYPES:
-        raise HSNetError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
-    return HSNet(num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal,
-                 freeze_stem=bool(config.ktl.stem_checkpoint), dtype=DTYPES[config.dtype],
-                 bn_axis_name=bn_axis_name)
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 
 from hsnet_jax import checkpoint
 from hsnet_jax.config import base_config
-from hsnet_jax.train import create_model
+from hsnet_jax.models import create_model
 
 IMAGE_SIZE = 75  # HSNet's smallest input: the cheapest compile
 LOGIT = 4.0

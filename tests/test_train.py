@@ -20,6 +20,7 @@ import pytest
 
 from hsnet_jax import checkpoint, train
 from hsnet_jax.errors import HSNetError
+from hsnet_jax.models import create_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TIMING = ("images_per_s", "train_seconds", "epoch_seconds")
@@ -189,8 +190,8 @@ def test_config_checks():
     config.distributed = "sometimes"
     with pytest.raises(HSNetError, match="distributed must be auto, yes or no"):
         train.check_config(config)
-    assert train.create_model(raf.get_config(), 7).freeze_stem is False
+    assert create_model(raf.get_config(), 7).freeze_stem is False
     config = raf.get_config()
     config.ktl.stem_checkpoint = "weights/stem"
-    assert train.create_model(config, 7).freeze_stem is True
+    assert create_model(config, 7).freeze_stem is True
     assert train.default_workdir("configs/raf.py") == os.path.join("workdirs", "raf")
