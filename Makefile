@@ -1,11 +1,11 @@
-# The two commands of the quick start: `make demo` and `make test`.
+# The two commands of the quick start: `make demo` and `make test` (`make lint` first).
 # Both create (or reuse) the virtual environment $(VENV) and install what they need into it.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 
-.PHONY: install install-test demo test clean
+.PHONY: install install-test demo lint test clean
 
 $(VENV)/.runtime: setup.cfg pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,7 +26,11 @@ $(VENV)/.test: $(VENV)/.runtime
 install: $(VENV)/.runtime
 install-test: $(VENV)/.test
 
-test: $(VENV)/.test
+# ruff, configured in pyproject.toml; takes a second.
+lint: $(VENV)/.test
+	$(PY) -m ruff check .
+
+test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # Trains configs/demo.py on the generated set (prepared on first use), evaluates the best

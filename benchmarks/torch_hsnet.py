@@ -104,12 +104,13 @@ class FGAL(nn.Module):
         logits = 0
         for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
             psi = getattr(self, f"norm_{level}")(t.mean((2, 3)))
-            logits = logits + torch.sigmoid(getattr(self, f"gate_{level}")(psi)) * getattr(self, f"classifier_{level}")(psi)
+            gate = torch.sigmoid(getattr(self, f"gate_{level}")(psi))
+            logits = logits + gate * getattr(self, f"classifier_{level}")(psi)
         return logits
 
 
 class HSNet(nn.Module):
-    """ARCHITECTURE.md §1 in PyTorch (DIB + FGAL); `freeze_stem` = KTL (eval-mode BN, no grad)."""
+    """docs/design.md section 1 in PyTorch (DIB + FGAL); `freeze_stem` = KTL (eval-mode BN, no grad)."""
 
     def __init__(self, num_classes: int = 7, freeze_stem: bool = False):
         super().__init__()

@@ -1,5 +1,5 @@
-"""The fields every training config shares, with the paper's recipe as defaults (§2 of
-ARCHITECTURE.md). Each file in `configs/` starts from `base_config` and sets what differs.
+"""The fields every training config shares, with the paper's recipe as defaults (section 3
+of docs/design.md). Each file in `configs/` starts from `base_config` and sets what differs.
 
 Every field, its meaning and its default are listed in the README ("## Configs").
 """

@@ -1,6 +1,6 @@
 """The train step and the evaluation forward pass, written for one device and mapped over all.
 
-Every function here follows ARCHITECTURE.md §5: the per-device code sees its shard of the
+Every function here follows docs/design.md section 7: the per-device code sees its shard of the
 global batch, averages gradients explicitly with `lax.pmean(..., "data")`, and BatchNorm
 averages its statistics over the same axis; `jax.shard_map` over a 1-D mesh inside `jax.jit`
 runs it on 1 GPU, 8 GPUs, a TPU slice or several hosts unchanged.

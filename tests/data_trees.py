@@ -31,7 +31,8 @@ def image(seed: int, size: tuple[int, int], face: bool = False) -> np.ndarray:
     rng = np.random.default_rng(seed)
     if face:
         tint = rng.uniform(0.8, 1.2, 3)
-        return np.clip(np.asarray(Image.fromarray(_astronaut_face()).resize(size[::-1])) * tint, 0, 255).astype(np.uint8)
+        face = np.asarray(Image.fromarray(_astronaut_face()).resize(size[::-1]))
+        return np.clip(face * tint, 0, 255).astype(np.uint8)
     return rng.integers(0, 256, size + (3,), dtype=np.uint8)
 
 

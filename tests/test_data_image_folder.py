@@ -16,7 +16,7 @@ def test_image_folder(tmp_path):
     assert train.class_names == ("cat", "dog") and train.images.shape == (5, 100, 100, 3)
     assert sorted(train.metadata["file_name"]) == ["train/cat/cat0.jpg", "train/cat/cat1.png", "train/cat/cat2.jpg",
                                                     "train/dog/dog0.jpg", "train/dog/dog1.png"]
-    assert all(train.class_names[l] in f for l, f in zip(train.labels, train.metadata["file_name"]))
+    assert all(train.class_names[label] in f for label, f in zip(train.labels, train.metadata["file_name"]))
     with pytest.raises(MissingSplitError, match="has no split 'validation'; splits: train, test"):
         load_split("image_folder", "validation", str(tmp_path / "data"))
 

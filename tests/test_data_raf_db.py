@@ -48,7 +48,8 @@ def test_labels_and_pixels_match_the_files(prepared, tmp_path):
 
 
 def test_missing_manual_dir_names_path_and_site(tmp_path):
-    with pytest.raises(LayoutError, match=r"nowhere is missing or empty.*whdeng.cn.*basic/EmoLabel/list_patition_label.txt"):
+    with pytest.raises(LayoutError,
+                       match=r"nowhere is missing or empty.*whdeng.cn.*basic/EmoLabel/list_patition_label.txt"):
         prepare_dataset("raf_db", data_dir=str(tmp_path / "d"), manual_dir=str(tmp_path / "nowhere"))
 
 

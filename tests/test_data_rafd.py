@@ -40,7 +40,8 @@ def test_default_config(tree):
     for i, name in enumerate(test.metadata["file_name"]):
         angle, subject, ethnicity, gender, emotion, gaze = name[4:-4].split("_")
         assert test.class_names[test.labels[i]] == emotion
-        assert (test.metadata["angle"][i], test.metadata["subject"][i], test.metadata["gaze"][i]) == (angle, subject, gaze)
+        assert (test.metadata["angle"][i], test.metadata["subject"][i],
+                test.metadata["gaze"][i]) == (angle, subject, gaze)
         assert test.metadata["gender"][i] == gender and test.metadata["ethnicity"][i] == ethnicity.lower()
 
 
@@ -61,7 +62,8 @@ def test_subject_disjoint_and_frontal(tree):
 def test_unknown_emotion_and_bad_file_name(tmp_path):
     manual = str(tmp_path / "RaFD")
     data_trees.rafd(manual, subjects=(1,), angles=("090",), emotions=("happy",))
-    data_trees.save(os.path.join(manual, "Rafd090_01_Caucasian_female_bored_frontal.jpg"), data_trees.image(0, (40, 30)))
+    data_trees.save(os.path.join(manual, "Rafd090_01_Caucasian_female_bored_frontal.jpg"),
+                    data_trees.image(0, (40, 30)))
     data_trees.save(os.path.join(manual, "portrait.jpg"), data_trees.image(0, (40, 30)))
     with pytest.raises(LabelError, match=r"2 file name\(s\) outside the RaFD naming scheme .*unknown emotion 'bored'"
                                          r".*portrait.jpg: not a RaFD file name"):

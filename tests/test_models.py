@@ -50,7 +50,7 @@ def _hw(x):
     return tuple(x.shape[1:])
 
 
-# Table 1 (and ARCHITECTURE.md §1): (height = width, channels) of every stage.
+# Table 1 (and docs/design.md section 1): (height = width, channels) of every stage.
 STAGES = ("stem", "rdib_a", "sdib_a", "rdib_b", "sdib_b", "rdib_c", "f_a", "f_b", "f_c")
 TABLE_1 = {
     224: dict(zip(STAGES, [(25, 256), (25, 256), (12, 896), (12, 896), (5, 1792), (5, 1792),

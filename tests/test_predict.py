@@ -45,7 +45,8 @@ def test_detect_face_json_predicts_the_photo_and_names_each_failure(run, files, 
     assert predict.main(argv) == 1
     captured = capsys.readouterr()
     results = json.loads(captured.out)
-    assert [r["file"] for r in results] == [files[k] for k in ("astronaut.jpg", "broken.jpg", "noise.png", "missing.jpg")]
+    order = ("astronaut.jpg", "broken.jpg", "noise.png", "missing.jpg")
+    assert [r["file"] for r in results] == [files[k] for k in order]
     astronaut, broken, noise, missing = results
     assert astronaut["prediction"] == "happiness"
     assert list(astronaut["probabilities"]) == list(CANONICAL_EXPRESSIONS)

@@ -42,7 +42,8 @@ def _rel(a, b):
 
 def test_inference_matches_pytorch(pair):
     reference, variables, x = pair
-    logits, feats = jax.jit(lambda v, x: HSNet(7, dtype=jnp.float64).apply(v, x, train=False, return_features=True))(variables, x)
+    model = HSNet(7, dtype=jnp.float64)
+    logits, feats = jax.jit(lambda v, x: model.apply(v, x, train=False, return_features=True))(variables, x)
     reference.eval()
     xt = torch.from_numpy(x).permute(0, 3, 1, 2).double()
     with torch.no_grad():
@@ -76,7 +77,8 @@ def test_training_gradients_match_pytorch(pair):
     checks = {
         "fgal.classifier_a.weight": grads["fgal"]["classifier_a"]["kernel"].T,
         "fgal.lat_c.weight": grads["fgal"]["lat_c"]["kernel"][0, 0].T[:, :, None, None],
-        "body.rdib_b.branch2_dilated.conv.weight": grads["body"]["rdib_b"]["branch2_dilated"]["conv"]["kernel"].transpose(3, 2, 0, 1),
+        "body.rdib_b.branch2_dilated.conv.weight":
+            grads["body"]["rdib_b"]["branch2_dilated"]["conv"]["kernel"].transpose(3, 2, 0, 1),
         "body.sdib_b.branch1_dilated.bn.weight": grads["body"]["sdib_b"]["branch1_dilated"]["bn"]["scale"],
         "stem.conv2d_1a.conv.weight": grads["stem"]["conv2d_1a"]["conv"]["kernel"].transpose(3, 2, 0, 1),
     }

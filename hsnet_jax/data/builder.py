@@ -270,7 +270,8 @@ class PoseBuilder(ManualBuilder, skip_registration=True):
         return holdout_split(examples, self.HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)
 
 
-def holdout_split(examples: Examples, holdouts: Holdouts, seed: int, subject_disjoint: bool = False) -> dict[str, np.ndarray]:
+def holdout_split(examples: Examples, holdouts: Holdouts, seed: int,
+                  subject_disjoint: bool = False) -> dict[str, np.ndarray]:
     """Seeded splits stratified by class, or by subject when `subject_disjoint`."""
     if subject_disjoint:
         return subject_split(examples.metadata["subject"], holdouts, seed)

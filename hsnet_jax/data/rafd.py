@@ -13,7 +13,8 @@ class Rafd(PoseBuilder, skip_registration=True):
 
     TITLE = "RaFD"
     # Rafd090_01_Caucasian_female_angry_frontal.jpg: angle, subject, ethnicity, gender, emotion, gaze.
-    FILE_PATTERN = re.compile(r"Rafd(\d{3})_(\d+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.jpe?g", re.IGNORECASE)
+    FILE_PATTERN = re.compile(r"Rafd(\d{3})_(\d+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)_([A-Za-z]+)\.jpe?g",
+                              re.IGNORECASE)
     EXAMPLE_FILE = "Rafd090_01_Caucasian_female_angry_frontal.jpg"
     CLASS_NAMES = ("angry", "contemptuous", "disgusted", "fearful", "happy", "neutral", "sad", "surprised")
     # Per class 1,005 images (67 subjects x 5 angles x 3 gazes): 201 test, then 160 of the

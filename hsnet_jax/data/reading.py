@@ -39,7 +39,8 @@ def _decode_full(path: str) -> np.ndarray:
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
-                skip_corrupt: bool = False, desc: str = "decoding") -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+                skip_corrupt: bool = False, desc: str = "decoding",
+                ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths,
     paths the transform flagged).
 

@@ -1,7 +1,7 @@
 """HSNet (Fan et al. 2022): stem -> dilated Inception blocks -> FGAL head.
 
-Read beside the paper's Table 1 and `ARCHITECTURE.md` §1, which fixes the branch widths
-the paper leaves open. With those widths HSNet(7) has 13,662,808 parameters.
+Read beside the paper's Table 1 and `docs/design.md` section 1, which fixes the branch
+widths the paper leaves open. With those widths HSNet(7) has 13,662,808 parameters.
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class FGAL(nn.Module):
     PyTorch's nearest rule; then per level a self-gated classifier, summed:
     logits = sum_j sigmoid(Dense(1)(psi_j)) * Dense(C)(psi_j). Returns `(logits, gates)`.
 
-    Two choices keep the gates alive under Adam at the paper's lr 0.01 (ARCHITECTURE.md
-    notes; the paper omits BatchNorm from its equations "for simplicity"):
+    Two choices keep the gates alive under Adam at the paper's lr 0.01 (docs/design.md
+    section 1, FGAL; the paper omits BatchNorm from its equations "for simplicity"):
     - psi_j is standardised over the batch by a BatchNorm without scale or bias (no
       parameters). The raw pooled features share a large positive component (mean |psi| 0.4,
       so a gate's pre-activation is a sum over 256-1792 same-signed terms): Adam, moving every
