@@ -1,10 +1,12 @@
 """Decoding a manual download's image files into one uint8 array, reporting every bad file.
 
 Images are decoded once, at preparation, with PIL in a small thread pool (PIL releases the GIL
-while decoding), converted to RGB and resized to the dataset's stored size. A file PIL cannot
-decode (unreadable, truncated, not an image) is never dropped silently: preparation stops with
-a one-line list of all of them, or with `skip_corrupt` they are left out and returned so the
-summary can count them.
+while decoding) by `load_rgb`, the one decoder of this package (prepare and predict): EXIF
+orientation applied (a phone photo stored sideways comes out upright), transparency
+composited on white, 16-bit greyscale scaled to 8 bits, then RGB; then resized to the
+dataset's stored size. A file PIL cannot decode (unreadable, truncated, not an image) is never
+dropped silently: preparation stops with a one-line list of all of them, or with
+`skip_corrupt` they are left out and returned so the summary can count them.
 """
 
 from __future__ import annotations
@@ -14,28 +16,57 @@ import os
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 from tqdm import tqdm
 
 from hsnet_jax.data.errors import CorruptImageError
 
-# A per-image transform applied after decoding, e.g. the MTCNN face crop: RGB uint8 ->
-# ([S, S, 3], flag), the flag marking images it handled by a fallback (no face found).
-Transform = Callable[[np.ndarray], tuple[np.ndarray, bool]]
+# A transform applied after decoding, e.g. the MTCNN face crop, to a few full-size images at a
+# time (so that same-sized photos are detected as one batch): RGB uint8 images ->
+# ([S, S, 3], flag) each, the flag marking images it handled by a fallback (no face found).
+Transform = Callable[[Sequence[np.ndarray]], list[tuple[np.ndarray, bool]]]
+TRANSFORM_CHUNK = 16  # images decoded ahead and transformed together
+
+# The colour transparent pixels become (RGBA, LA, PA, palette or RGB with a transparent colour).
+BACKGROUND = (255, 255, 255)
+# What PIL raises for a file it cannot decode.
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+def to_rgb(image: Image.Image) -> Image.Image:
+    """Any PIL image -> upright 8-bit RGB: EXIF orientation applied, alpha composited on
+    BACKGROUND (so transparent pixels are BACKGROUND whatever colour is stored under them),
+    16/32-bit greyscale (I;16, I) scaled from 0..65535 and float (F) clipped to 0..255."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I") or image.mode == "F":
+        pixels = np.asarray(image, np.float64)
+        if image.mode != "F" and (image.mode.startswith("I;16") or pixels.max(initial=0) > 255):
+            pixels = pixels / 257.0  # 65535 -> 255
+        image = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "L")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        image = Image.alpha_composite(Image.new("RGBA", rgba.size, BACKGROUND + (255,)), rgba)
+    return image.convert("RGB")
+
+
+def load_rgb(path: str) -> np.ndarray:
+    """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable."""
+    with Image.open(path) as image:
+        return np.asarray(to_rgb(image))
+
+
+def resize_square(image: Image.Image, size: int) -> np.ndarray:
+    """A decoded image -> uint8 [size, size, 3] (bilinear, antialiased when shrinking): what every
+    image of a dataset without face crops is stored as."""
+    if image.size != (size, size):
+        image = image.resize((size, size), Image.BILINEAR)
+    return np.asarray(image)
 
 
 def decode(path: str, size: int) -> np.ndarray:
-    """One file -> uint8 [size, size, 3] (bilinear, antialiased when shrinking)."""
+    """One file -> uint8 [size, size, 3]: `to_rgb`, then `resize_square`."""
     with Image.open(path) as image:
-        image = image.convert("RGB")
-        if image.size != (size, size):
-            image = image.resize((size, size), Image.BILINEAR)
-        return np.asarray(image)
-
-
-def _decode_full(path: str) -> np.ndarray:
-    with Image.open(path) as image:
-        return np.asarray(image.convert("RGB"))
+        return resize_square(to_rgb(image), size)
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
@@ -44,9 +75,9 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths,
     paths the transform flagged).
 
-    Without `transform` each image is decoded and resized to `size` in a few threads; with it,
-    images are decoded full size and transformed one at a time in this thread (a face crop
-    needs the whole photo; decoding ahead would pile up full-size photos in memory). Raises
+    Images are decoded in a few threads; without `transform` each is resized to `size`, with it
+    they are decoded full size and transformed TRANSFORM_CHUNK at a time in this thread (a face
+    crop needs the whole photo). Raises
     CorruptImageError naming every undecodable file unless `skip_corrupt`.
     """
     images = np.empty((len(paths), size, size, 3), np.uint8)
@@ -55,21 +86,32 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
 
     def work(i: int) -> tuple[int, np.ndarray | None, str]:
         try:
-            return i, decode(paths[i], size) if transform is None else _decode_full(paths[i]), ""
-        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+            return i, decode(paths[i], size) if transform is None else load_rgb(paths[i]), ""
+        except DECODE_ERRORS as e:
             return i, None, str(e) or type(e).__name__
 
-    with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool:
-        results = pool.map(work, range(len(paths))) if transform is None else map(work, range(len(paths)))
-        for i, image, reason in tqdm(results, total=len(paths), desc=desc, unit="img"):
-            if image is None:
-                failures.append((i, reason))
-            elif transform is None:
-                images[i] = image
-            else:
-                images[i], flag = transform(image)
-                if flag:
-                    flagged.append(paths[i])
+    def transformed(chunk: list[tuple[int, np.ndarray]]) -> None:
+        for (i, _), (crop, flag) in zip(chunk, transform([image for _, image in chunk])):
+            images[i] = crop
+            if flag:
+                flagged.append(paths[i])
+
+    # With a transform, decode only a chunk ahead: full-size photos would pile up in memory.
+    step = TRANSFORM_CHUNK if transform is not None else max(1, len(paths))
+    with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, \
+            tqdm(total=len(paths), desc=desc, unit="img") as bar:
+        for start in range(0, len(paths), step):
+            chunk: list[tuple[int, np.ndarray]] = []
+            for i, image, reason in pool.map(work, range(start, min(start + step, len(paths)))):
+                if image is None:
+                    failures.append((i, reason))
+                elif transform is None:
+                    images[i] = image
+                else:
+                    chunk.append((i, image))
+                bar.update()
+            if chunk:
+                transformed(chunk)
     if failures and not skip_corrupt:
         listing = "; ".join(f"{paths[i]} ({reason})" for i, reason in failures)
         raise CorruptImageError(
