@@ -1,10 +1,11 @@
-"""MTCNN face crops (real facenet-pytorch weights) on a real face and on an image with none."""
+"""MTCNN face crops (hsnet_jax.data.faces, the JAX detector) on a real face, on an image with
+none, and on images too small or elongated for detection (the no-face rule)."""
 
 import numpy as np
 import pytest
 import skimage.data
 
-from hsnet_jax.data.faces import centre_crop, crop_face, detect_face, face_or_centre
+from hsnet_jax.data.faces import centre_crop, crop_box, detect_faces, face_or_centre
 
 
 @pytest.fixture(scope="module")
@@ -12,23 +13,32 @@ def astronaut():
     return skimage.data.astronaut()
 
 
-def test_crop_face_on_a_real_face(astronaut):
-    x0, y0, x1, y1 = detect_face(astronaut)
+def test_crop_of_a_real_face(astronaut):
+    faces, = detect_faces([astronaut], max_side=512)
+    x0, y0, x1, y1 = faces.boxes[0]
     # Eileen Collins' face in the 512x512 picture lies around x 180-270, y 60-175.
     assert 160 < x0 < 200 and 250 < x1 < 290 and 40 < y0 < 90 and 150 < y1 < 200
-    crop = crop_face(astronaut, 100)
-    assert crop.shape == (100, 100, 3) and crop.dtype == np.uint8
+    (crop, no_face), = face_or_centre(100)([astronaut])
+    assert not no_face and crop.shape == (100, 100, 3) and crop.dtype == np.uint8
+    np.testing.assert_array_equal(crop, crop_box(astronaut, faces.boxes[0], 100))
     # The crop is the face region, not the whole picture: it differs from the centre crop.
     assert np.abs(crop.astype(int) - centre_crop(astronaut, 100).astype(int)).mean() > 20
-    assert crop_face(astronaut, 256).shape == (256, 256, 3)
 
 
-def test_no_face_gives_none_and_the_fallback_flags_it():
-    noise = np.random.default_rng(0).integers(0, 256, (120, 160, 3), dtype=np.uint8)
-    assert crop_face(noise, 100) is None
-    crop, no_face = face_or_centre(100)(noise)
-    assert no_face and crop.shape == (100, 100, 3)
-    np.testing.assert_array_equal(crop, centre_crop(noise, 100))
+def test_a_capped_side_finds_the_same_face_scaled_back(astronaut):
+    big = np.repeat(np.repeat(astronaut, 2, 0), 2, 1)  # 1024 x 1024
+    full, capped = detect_faces([astronaut])[0], detect_faces([big], max_side=512)[0]
+    np.testing.assert_allclose(capped.boxes, full.boxes * 2, atol=4)  # bilinear != duplicated pixels
+
+
+def test_no_face_and_images_too_small_or_elongated_keep_the_centre():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, shape + (3,), dtype=np.uint8)
+              for shape in ((120, 160), (1, 1), (5, 5), (15, 15), (30, 2000), (2000, 30))]
+    results = face_or_centre(100)(images)
+    for image, (crop, no_face) in zip(images, results):
+        assert no_face, image.shape
+        np.testing.assert_array_equal(crop, centre_crop(image, 100))
 
 
 def test_centre_crop_is_the_middle_square():
