@@ -24,15 +24,17 @@ def draw(image_uint8: np.ndarray, labels: Sequence[tuple[Sequence[float], str]])
     width = max(1, round(side / 300))
     font = ImageFont.load_default(size=max(11, round(side / 40)))
     pen = ImageDraw.Draw(picture)
+    for box, _ in labels:  # boxes first: a neighbour's label may cover a box, never a label
+        pen.rectangle(tuple(float(v) for v in box), outline=BOX_COLOUR, width=width)
+    pad = width
     for box, text in labels:
-        x0, y0, x1, y1 = (float(v) for v in box)
-        pen.rectangle((x0, y0, x1, y1), outline=BOX_COLOUR, width=width)
+        x0, y0 = float(box[0]), float(box[1])
         left, top, right, bottom = pen.textbbox((0, 0), text, font=font)
-        pad = max(1, width)
-        band_h = bottom - top + 2 * pad
+        band_w, band_h = right - left + 2 * pad, bottom - top + 2 * pad
+        x = max(0.0, min(x0, picture.width - band_w))  # kept inside the picture
         y = y0 - band_h if y0 - band_h >= 0 else y0
-        pen.rectangle((x0, y, x0 + right - left + 2 * pad, y + band_h), fill=BOX_COLOUR)
-        pen.text((x0 + pad - left, y + pad - top), text, fill=TEXT_COLOUR, font=font)
+        pen.rectangle((x, y, x + band_w, y + band_h), fill=BOX_COLOUR)
+        pen.text((x + pad - left, y + pad - top), text, fill=TEXT_COLOUR, font=font)
     return picture
 
 
