@@ -107,7 +107,7 @@ def test_labels_are_readable_on_small_and_large_photos(side):
     # The label sits above the box, about side/40 pixels high (at least 11), with dark text in it.
     assert max(11, side / 40) * 0.7 <= len(label_rows) <= max(11, side / 40) * 2
     label = picture[label_rows[0]:label_rows[-1], round(box[0]):round(box[2])]
-    assert (label == 0).all(-1).mean() > 0.02
+    assert (label.astype(int).sum(-1) < 300).mean() > 0.05  # dark (anti-aliased) glyphs
 
 
 def test_table_without_face_detection(run, files, capsys):
