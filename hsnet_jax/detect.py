@@ -23,7 +23,6 @@ import dataclasses
 from typing import Sequence
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from hsnet_jax.models.mtcnn import ONet, PNet, RNet, load_variables
@@ -94,7 +93,8 @@ def area_resize(sums: np.ndarray, b, y0, x0, y1, x1, out_h: int, out_w: int) -> 
 
 def resize_whole(sums: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """`area_resize` of whole images (the pyramid), by separable row and column gathers."""
-    (rs, re), (cs, ce) = area_bins(np.array([sums.shape[1] - 1]), out_h), area_bins(np.array([sums.shape[2] - 1]), out_w)
+    rs, re = area_bins(np.array([sums.shape[1] - 1]), out_h)
+    cs, ce = area_bins(np.array([sums.shape[2] - 1]), out_w)
     rows = sums[:, re[0]].astype(np.int64) - sums[:, rs[0]]
     total = rows[:, :, ce[0]] - rows[:, :, cs[0]]
     kh = (re[0] - rs[0]).astype(_F32)[None, :, None, None]

@@ -115,7 +115,8 @@ def _rows(results: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, 
     rows = []
     for r in results:
         if "faces" in r:
-            rows += [(r["file"], str(n), ",".join(f"{v:.0f}" for v in f["box"]), f) for n, f in enumerate(r["faces"], 1)]
+            rows += [(r["file"], str(n), ",".join(f"{v:.0f}" for v in f["box"]), f)
+                     for n, f in enumerate(r["faces"], 1)]
         elif "prediction" in r:
             rows.append((r["file"], "", ",".join(f"{v:.0f}" for v in r["box"]) if "box" in r else "", r))
     return rows
