@@ -45,3 +45,26 @@ def test_centre_crop_is_the_middle_square():
     image = np.zeros((10, 20, 3), np.uint8)
     image[:, 5:15] = 255
     np.testing.assert_array_equal(centre_crop(image, 10), np.full((10, 10, 3), 255, np.uint8))
+
+
+@pytest.mark.slow
+def test_rafd_images_too_small_for_detection_are_listed_as_no_face(tmp_path):
+    import data_trees
+    from hsnet_jax.data import load_split, prepare_dataset
+    from hsnet_jax.data.reading import load_rgb
+
+    manual = str(tmp_path / "RaFD")
+    data_trees.rafd(manual, subjects=(1, 2, 3, 4, 5), angles=("090",), emotions=("angry", "happy"))
+    small = {f"Rafd090_0{s}_Caucasian_male_{e}_frontal.jpg": shape
+             for s, e, shape in ((6, "angry", (15, 15)), (7, "happy", (1, 1)), (8, "angry", (5, 5)),
+                                 (9, "happy", (30, 2000)))}
+    for k, (name, shape) in enumerate(small.items()):
+        data_trees.save(f"{manual}/{name}", data_trees.image(k, shape))
+    summary = prepare_dataset("rafd", data_dir=str(tmp_path / "data"), manual_dir=manual)
+    assert summary["no_face"] == sorted(small)
+    stored = {}
+    for split in ("train", "validation", "test"):
+        part = load_split("rafd", split, str(tmp_path / "data"))
+        stored.update(zip(part.metadata["file_name"], part.images))
+    for name in small:
+        np.testing.assert_array_equal(stored[name], centre_crop(load_rgb(f"{manual}/{name}"), 100))
