@@ -31,10 +31,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 from absl import app, flags
 
-from hsnet_jax import train_step
+from hsnet_jax import plateau, train_step
 from hsnet_jax.config import base_config
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import DTYPES, create_model
@@ -88,8 +87,7 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
     variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 3)),
                                            train=False))()
     tx = train_step.make_optimizer(variables["params"], freeze_stem=ktl, **config.optimizer)
-    plateau = optax.contrib.reduce_on_plateau(**config.plateau)
-    state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau))
+    state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau.init_state()))
     step_fn = train_step.make_train_step(model, tx, mesh, image_size=image_size,
                                          max_rotation=config.max_rotation, seed=0)
 

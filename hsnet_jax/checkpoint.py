@@ -7,7 +7,7 @@
 `variables` = {"params", "batch_stats"} (what the model needs), `train` = step, optimiser and
 reduce-on-plateau state (what resuming needs), `meta` = JSON: where in the run the checkpoint
 was taken and which network and classes it holds, so a checkpoint of another architecture or
-class count is refused by name.
+class count is refused by name, and `run` (`run_identity`), so a resume into another run is too.
 """
 
 from __future__ import annotations
@@ -70,6 +70,36 @@ def check_architecture(meta: Mapping[str, Any], expected: Mapping[str, Any], whe
     if diffs:
         raise HSNetError(f"the checkpoint in {where} is of another network ({'; '.join(diffs)}); "
                          "use another --workdir")
+
+
+def run_identity(config: ml_collections.ConfigDict, class_names) -> dict[str, Any]:
+    """What makes a run this run: resuming with any of it changed is refused (`check_same_run`).
+    The whole `config.model` is compared, so a model option added later is covered too."""
+    stem = config.ktl.stem_checkpoint
+    return dict(dataset=config.dataset, class_names=list(class_names), image_size=config.image_size,
+                ktl_stem_checkpoint=os.path.abspath(stem) if stem else "", model=config.model.to_dict())
+
+
+def check_same_run(meta: Mapping[str, Any], run: Mapping[str, Any], where: str) -> None:
+    """Raises HSNetError, in one line naming both values, when `where` holds another run.
+
+    A checkpoint written before the `run` record existed is refused too: its reduce-on-plateau
+    state is optax's, which this version cannot continue (its variables still load for
+    `evaluate` and `predict`)."""
+    if "run" not in meta:
+        raise HSNetError(f"the checkpoint in {where} was written by an earlier hsnet-jax (optax's "
+                         "reduce-on-plateau state, no run record) and cannot be resumed; use another --workdir")
+    old = meta["run"]
+    diffs = []
+    for key, value in run.items():
+        if key == "model":  # key by key, so a model option one side lacks is named
+            diffs += [f"model.{k}: checkpoint {old[key].get(k)!r}, this run {value.get(k)!r}"
+                      for k in sorted(set(old[key]) | set(value)) if old[key].get(k) != value.get(k)]
+        elif old.get(key) != value:
+            diffs.append(f"{key}: checkpoint {old.get(key)!r}, this run {value!r}")
+    if diffs:
+        raise HSNetError(f"the checkpoint in {where} is of another run ({'; '.join(diffs)}); "
+                         "resume with its settings or use another --workdir")
 
 
 def read_meta(workdir: str, which: str = "best") -> dict[str, Any]:

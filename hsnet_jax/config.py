@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import ml_collections
 
+from hsnet_jax import plateau
+from hsnet_jax.errors import HSNetError
+
 
 def base_config(dataset: str) -> ml_collections.ConfigDict:
     """The paper's recipe for `dataset`: Adam(0.01, 0.9, 0.999), reduce-on-plateau on the
@@ -27,9 +30,10 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
     c.ktl = ml_collections.ConfigDict(dict(stem_checkpoint=""))  # convert/port_stem.py's output; "" = off
 
     c.optimizer = ml_collections.ConfigDict(dict(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-8))
-    # optax.contrib.reduce_on_plateau, fed the validation loss once per epoch.
-    c.plateau = ml_collections.ConfigDict(dict(factor=0.1, patience=20, rtol=1e-4, atol=0.0,
-                                               cooldown=0, min_scale=0.0))
+    # torch.optim.lr_scheduler.ReduceLROnPlateau (mode "min"): its names, defaults and meaning
+    # (hsnet_jax/plateau.py), fed the validation loss once per epoch.
+    c.plateau = ml_collections.ConfigDict(dict(factor=0.1, patience=20, threshold=1e-4,
+                                               threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8))
 
     c.steps_per_dispatch = 16  # train steps run in one device call (lax.scan); speed only
     c.eval_batch_size = 256
@@ -38,3 +42,24 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
     c.max_eval_examples = 0  # > 0: validate on the first N validation examples only
     c.distributed = "auto"  # "auto" (initialise on a detected cluster), "yes", "no"
     return c
+
+
+def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
+    """One-line errors for values a run cannot use (types are already checked by the lock)."""
+    positive = ("image_size", "batch_size", "num_epochs", "steps_per_dispatch", "eval_batch_size",
+                "checkpoint_keep")
+    for key in positive:
+        if config[key] <= 0:
+            raise HSNetError(f"config.{key} must be positive, got {config[key]}")
+    if config.image_size < 75:
+        raise HSNetError(f"config.image_size must be at least 75 (HSNet's smallest input), got {config.image_size}")
+    if config.batch_size < 2 * num_devices:
+        # BatchNorm (FGAL's standardisation above all) needs two examples per device; PyTorch
+        # refuses a batch of one in training too.
+        raise HSNetError(f"config.batch_size must give each of the {num_devices} devices at least 2 examples "
+                         f"(BatchNorm statistics), got {config.batch_size}")
+    if config.distributed not in ("auto", "yes", "no"):
+        raise HSNetError(f"config.distributed must be auto, yes or no, got {config.distributed!r}")
+    if config.optimizer.learning_rate <= 0:
+        raise HSNetError(f"config.optimizer.learning_rate must be positive, got {config.optimizer.learning_rate}")
+    plateau.check(config.plateau)

@@ -23,33 +23,16 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 from absl import app, flags, logging
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
-from hsnet_jax import checkpoint, train_step
+from hsnet_jax import checkpoint, plateau, train_step
+from hsnet_jax.config import check_config
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
 
 SIGTERM_EXIT = 128 + signal.SIGTERM
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-    """One-line errors for values a run cannot use (types are already checked by the lock)."""
-    positive = ("image_size", "batch_size", "num_epochs", "steps_per_dispatch", "eval_batch_size",
-                "checkpoint_keep")
-    for key in positive:
-        if config[key] <= 0:
-            raise HSNetError(f"config.{key} must be positive, got {config[key]}")
-    if config.image_size < 75:
-        raise HSNetError(f"config.image_size must be at least 75 (HSNet's smallest input), got {config.image_size}")
-    if config.distributed not in ("auto", "yes", "no"):
-        raise HSNetError(f"config.distributed must be auto, yes or no, got {config.distributed!r}")
-    if not 0.0 < config.plateau.factor < 1.0:
-        raise HSNetError(f"config.plateau.factor must be in (0, 1), got {config.plateau.factor}")
-    if config.optimizer.learning_rate <= 0:
-        raise HSNetError(f"config.optimizer.learning_rate must be positive, got {config.optimizer.learning_rate}")
 
 
 def cluster_detected() -> bool:
@@ -174,8 +157,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     test split. Returns the test report of `hsnet_jax.evaluate.evaluate_workdir`."""
     from hsnet_jax import data
 
-    check_config(config)
     mesh = train_step.make_mesh()
+    check_config(config, mesh.devices.size)
     train_step.check_batch_size(config.batch_size, mesh)
     workdir = os.path.abspath(workdir)
     os.makedirs(workdir, exist_ok=True)
@@ -183,13 +166,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     num_classes = len(train.class_names)
     config = _resolved(config)
     arch = dict(num_classes=num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal)
+    run = checkpoint.run_identity(config, train.class_names)
 
     latest = checkpoint.open_manager(workdir, "latest", keep=config.checkpoint_keep)
     best = checkpoint.open_manager(workdir, "best", keep=1)
     resume = latest.latest_step()
-    if resume is not None:  # refuse another network before spending time on compiling
-        checkpoint.check_architecture(checkpoint.read_meta(workdir, "latest"), arch,
-                                      checkpoint.checkpoint_dir(workdir, "latest"))
+    if resume is not None:  # refuse another run before spending time on compiling
+        checkpoint.check_same_run(checkpoint.read_meta(workdir, "latest"), run,
+                                  checkpoint.checkpoint_dir(workdir, "latest"))
 
     model = create_model(config, num_classes, bn_axis_name=train_step.DATA)
     variables = jax.jit(lambda: model.init(jax.random.key(config.seed),
@@ -199,12 +183,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
         from hsnet_jax.pretrained import load_stem_into
         variables = load_stem_into(variables, config.ktl.stem_checkpoint)
     tx = train_step.make_optimizer(variables["params"], freeze_stem=model.freeze_stem, **config.optimizer)
-    plateau = optax.contrib.reduce_on_plateau(**config.plateau)
-    state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau))
+    state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau.init_state()))
 
     meta = dict(epoch=0, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0,
                 best_val_accuracy=-1.0, best_epoch=-1, class_names=list(train.class_names),
-                dataset=config.dataset, image_size=config.image_size, **arch)
+                dataset=config.dataset, image_size=config.image_size, run=run, **arch)
     if resume is not None:
         v, t, meta = checkpoint.restore_train(
             latest, resume,
@@ -223,8 +206,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     predict = train_step.make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
     logger = _Logger(workdir, meta["epoch"])
     sigterm = _Sigterm()
-    loop = _Loop(config, workdir, mesh, sampler, images, labels, val, step_fn, predict, plateau,
-                 latest, best, logger, sigterm)
+    loop = _Loop(config, workdir, mesh, sampler, images, labels, val, step_fn, predict, latest, best, logger, sigterm)
     try:
         loop.run(state, meta)
     finally:
@@ -293,7 +275,6 @@ class _Loop:
     val: Any  # the validation Split, on the host
     step_fn: Any
     predict: Any
-    plateau: optax.GradientTransformationExtraArgs
     latest: Any  # checkpoint managers
     best: Any
     logger: _Logger
@@ -358,10 +339,12 @@ class _Loop:
         logits = self.predict(variables, self.val.images)
         val_loss = cross_entropy(logits, self.val.labels)
         report = classification_report(self.val.labels, logits.argmax(-1), self.val.class_names)
-        new_plateau = plateau_step(self.plateau, state.plateau, val_loss)
+        # The record holds the rate this epoch trained with; the scheduler then sets the next one's.
+        base_lr = self.config.optimizer.learning_rate
+        lr = plateau.rate(base_lr, int(plateau.host_value(state.plateau.reductions)), self.config.plateau)
+        new_plateau = plateau.step(state.plateau, val_loss, base_lr, self.config.plateau)
         state = state.replace(plateau=train_step.replicate(self.mesh, new_plateau))
-        scale = float(new_plateau.scale)
-        record = dict(epoch=epoch, lr_scale=scale, learning_rate=self.config.optimizer.learning_rate * scale,
+        record = dict(epoch=epoch, lr_scale=lr / base_lr, learning_rate=lr,
                       train_loss=meta["train_loss_sum"] / steps, train_accuracy=meta["train_accuracy_sum"] / steps,
                       val_loss=val_loss, val_accuracy=report["accuracy"], val_mean_accuracy=report["mean_accuracy"])
         meta = dict(meta, epoch=epoch + 1, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0)
@@ -370,12 +353,6 @@ class _Loop:
             checkpoint.save(self.best, int(state.step), variables, dict(meta, metrics=record))
         _save_latest(self.latest, state, dict(meta, metrics=record))
         return state, meta, record
-
-
-def plateau_step(plateau: optax.GradientTransformationExtraArgs, plateau_state, val_loss: float):
-    """Feeds one epoch's validation loss to reduce-on-plateau (so its patience counts epochs)
-    and returns its new state, whose `scale` multiplies Adam's updates from then on."""
-    return plateau.update({}, plateau_state, value=jnp.asarray(val_loss, jnp.float32))[1]
 
 
 def _account(meta, first, metrics, epoch, steps_per_epoch, bar, t0, batch_size):

@@ -27,6 +27,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from hsnet_jax.data.augment import augment_batch, preprocess_eval
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import HSNet
+from hsnet_jax.plateau import PlateauState
 
 DATA = "data"  # the one mesh axis: data parallelism
 
@@ -36,15 +37,16 @@ PyTree = Any
 class TrainState(flax.struct.PyTreeNode):
     """Everything a step changes; checkpointed whole, so resuming is exact.
 
-    `plateau` is reduce-on-plateau's state (optax.contrib); its `scale` multiplies Adam's
-    updates and is advanced once per epoch from the validation loss, not by the step.
+    `plateau` is PyTorch's ReduceLROnPlateau as a pytree (`hsnet_jax.plateau`); its `scale`
+    multiplies Adam's updates and is advanced once per epoch from the validation loss, not by
+    the step.
     """
 
     step: jax.Array  # global step count, int32
     params: PyTree
     batch_stats: PyTree
     opt_state: optax.OptState
-    plateau: optax.contrib.ReduceLROnPlateauState
+    plateau: PlateauState
 
 
 def make_mesh(devices=None) -> Mesh:
@@ -77,11 +79,11 @@ def make_optimizer(params: PyTree, *, learning_rate: float, b1: float, b2: float
 
 
 def create_train_state(variables: PyTree, tx: optax.GradientTransformation,
-                       plateau: optax.GradientTransformation) -> TrainState:
+                       plateau: PlateauState) -> TrainState:
+    """Step 0 of a run; `plateau` is the scheduler's initial state (`hsnet_jax.plateau.init_state()`)."""
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
-                      batch_stats=variables["batch_stats"], opt_state=tx.init(params),
-                      plateau=plateau.init(params))
+                      batch_stats=variables["batch_stats"], opt_state=tx.init(params), plateau=plateau)
 
 
 def _augment_shard(seed: int, step: jax.Array, images: jax.Array, image_size: int,

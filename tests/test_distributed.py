@@ -16,10 +16,10 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # float32 rounding differs with the per-device batch shape.
 WORKER = textwrap.dedent("""
     import sys
-    import jax, jax.numpy as jnp, ml_collections, numpy as np, optax
+    import jax, jax.numpy as jnp, ml_collections, numpy as np
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    from hsnet_jax import train, train_step
+    from hsnet_jax import plateau, train, train_step
     from hsnet_jax.models import HSNet
 
     out = sys.argv[1]
@@ -30,7 +30,7 @@ WORKER = textwrap.dedent("""
     tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999,
                                    eps=1e-8, freeze_stem=False)
     state = train_step.replicate(mesh, train_step.create_train_state(
-        jax.tree.map(np.asarray, variables), tx, optax.contrib.reduce_on_plateau()))
+        jax.tree.map(np.asarray, variables), tx, plateau.init_state()))
     rng = np.random.default_rng(2)
     images = rng.integers(0, 256, (12, 80, 80, 3), dtype=np.uint8)
     labels = rng.integers(0, 7, 12).astype(np.int32)

@@ -9,10 +9,9 @@ import textwrap
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import pytest
 
-from hsnet_jax import train_step
+from hsnet_jax import plateau, train_step
 from hsnet_jax.data.augment import preprocess_eval
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import HSNet
@@ -35,14 +34,13 @@ def frozen():
     mesh = train_step.make_mesh()
     tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8,
                                    freeze_stem=True)
-    plateau = optax.contrib.reduce_on_plateau(patience=2)
     step = train_step.make_train_step(model, tx, mesh, image_size=SIZE, max_rotation=5.0, seed=0)
 
     host = _host(variables)  # states are built from host copies: the step donates its input
 
     def new_state(scale=1.0):
-        state = train_step.create_train_state(host, tx, plateau)
-        state = state.replace(plateau=state.plateau._replace(scale=jnp.float32(scale)))
+        state = train_step.create_train_state(host, tx, plateau.init_state())
+        state = state.replace(plateau=state.plateau.replace(scale=jnp.float32(scale)))
         return train_step.replicate(mesh, state)
 
     return model, variables, mesh, step, new_state
@@ -114,9 +112,9 @@ def test_make_optimizer_partitions_the_stem():
 # rdib_a then differ by ~1e-3 relative (median 5e-6); in float64 the largest difference is
 # ~1e-6 (the float32 logits and loss are the remaining rounding).
 EIGHT_DEVICES = textwrap.dedent("""
-    import jax, jax.numpy as jnp, numpy as np, optax
+    import jax, jax.numpy as jnp, numpy as np
     jax.config.update("jax_enable_x64", True)
-    from hsnet_jax import train_step
+    from hsnet_jax import plateau, train_step
     from hsnet_jax.errors import HSNetError
     from hsnet_jax.models import HSNet
     assert jax.device_count() == 8
@@ -124,7 +122,7 @@ EIGHT_DEVICES = textwrap.dedent("""
     variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 75, 75, 3))))()
     tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999,
                                    eps=1e-8, freeze_stem=False)
-    state0 = train_step.create_train_state(variables, tx, optax.contrib.reduce_on_plateau())
+    state0 = train_step.create_train_state(variables, tx, plateau.init_state())
     rng = np.random.default_rng(1)
     data = (rng.integers(0, 256, (24, 80, 80, 3), dtype=np.uint8), rng.integers(0, 7, 24).astype(np.int32))
     order = rng.permutation(24)[:16]
