@@ -85,3 +85,27 @@ def test_training_gradients_match_pytorch(pair):
     named = dict(reference.named_parameters())
     for name, g in checks.items():
         assert _rel(g, named[name].grad.numpy()) < 1e-8, name
+
+
+def test_one_training_step_keeps_pytorchs_running_statistics():
+    """Every BatchNorm (convolutions: n = batch x H x W; FGAL's standardisation of pooled
+    features: n = batch) stores PyTorch's running mean and UNBIASED running variance."""
+    torch.manual_seed(0)
+    reference = torch_hsnet.randomize_(torch_hsnet.HSNet(7), seed=2).double()
+    # Copies: to_flax's arrays share torch's memory, which torch's forward then updates in place.
+    variables = jax.tree.map(np.copy, torch_hsnet.to_flax(reference))
+    pixels = np.random.default_rng(3).integers(0, 256, (4, 75, 75, 3))
+    x = (pixels.astype(np.float64) - 127.5) / 128.0
+    _, updates = jax.jit(lambda v, x: HSNet(7, dtype=jnp.float64).apply(
+        v, x, train=True, mutable=["batch_stats"]))(variables, x)
+    reference.train()
+    with torch.no_grad():
+        reference(torch.from_numpy(x).permute(0, 3, 1, 2))
+    expected = torch_hsnet.to_flax(reference)["batch_stats"]
+    paths = jax.tree_util.tree_leaves_with_path(expected)
+    ours = dict(jax.tree_util.tree_leaves_with_path(updates["batch_stats"]))
+    assert len(paths) == len(ours) == 72  # mean and var of 36 BatchNorms (33 in convolutions, 3 in FGAL)
+    for path, value in paths:
+        assert _rel(ours[path], value) < 1e-10, jax.tree_util.keystr(path)
+    # The FGAL variances differ from Flax's biased ones by n/(n-1) = 4/3: a test that can fail.
+    assert _rel(updates["batch_stats"]["fgal"]["norm_a"]["var"], expected["fgal"]["norm_a"]["var"]) < 1e-10

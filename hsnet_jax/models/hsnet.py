@@ -13,8 +13,8 @@ import jax
 import jax.numpy as jnp
 
 from hsnet_jax.models.inception_resnet_v1 import InceptionResnetV1Body, Stem
-from hsnet_jax.models.layers import (BN_EPSILON, BN_MOMENTUM, Conv, ConvBN, Dtype, he_normal,
-                                     max_pool_3x3_s2, upsample_nearest)
+from hsnet_jax.models.layers import (BatchNorm, Conv, ConvBN, Dtype, he_normal, max_pool_3x3_s2,
+                                     upsample_nearest)
 
 
 class RDIB(nn.Module):
@@ -124,10 +124,8 @@ class FGAL(nn.Module):
         t_a = f_a + upsample_nearest(lateral("lat_a", f_a.shape[-1])(t_b), f_a.shape[1:3])
         logits, gates = 0.0, []
         for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
-            psi = nn.BatchNorm(use_running_average=not train, use_scale=False, use_bias=False,
-                               momentum=BN_MOMENTUM, epsilon=BN_EPSILON,
-                               axis_name=self.bn_axis_name if train else None,
-                               name=f"norm_{level}")(_global_average(t))
+            psi = BatchNorm(use_scale=False, use_bias=False, axis_name=self.bn_axis_name if train else None,
+                            name=f"norm_{level}")(_global_average(t), use_running_average=not train)
             gate = nn.sigmoid(nn.Dense(1, kernel_init=nn.initializers.zeros, name=f"gate_{level}")(psi))
             y = nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros, name=f"classifier_{level}")(psi)
             logits = logits + gate * y

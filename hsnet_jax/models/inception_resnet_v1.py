@@ -14,8 +14,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from hsnet_jax.models.layers import (BN_EPSILON, BN_MOMENTUM, Conv, ConvBN, Dtype,
-                                     max_pool_3x3_s2)
+from hsnet_jax.models.layers import BatchNorm, Conv, ConvBN, Dtype, max_pool_3x3_s2
 
 
 class _ConvBNs(nn.Module):
@@ -175,6 +174,5 @@ class InceptionResnetV1(nn.Module):
         x = jnp.mean(x.astype(jnp.float32), axis=(1, 2))  # avgpool_1a
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)
         x = nn.Dense(512, use_bias=False, name="last_linear")(x)
-        x = nn.BatchNorm(use_running_average=not train, momentum=BN_MOMENTUM,
-                         epsilon=BN_EPSILON, name="last_bn")(x)
+        x = BatchNorm(name="last_bn")(x, use_running_average=not train)
         return x / jnp.maximum(jnp.linalg.norm(x, axis=-1, keepdims=True), 1e-12)
