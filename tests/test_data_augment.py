@@ -76,3 +76,42 @@ def test_augment_module_is_import_light():
             "bad = [m for m in ('tensorflow_datasets', 'torch', 'tensorflow') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("in_shape, size", [((256, 256), 224), ((120, 90), 75)])
+def test_downscaling_equals_torchvision_antialiased_resize(in_shape, size):
+    """A real photo, shrunk by torchvision's `Resize(antialias=True)` (uint8 tensor and PIL paths,
+    what a PyTorch pipeline does; each rounds to uint8 its own way) and by evaluation here:
+    within 1 grey level; against torchvision's float path, the same weights to float32 rounding."""
+    import torch
+    import torchvision.transforms.v2.functional as TF
+    from PIL import Image
+    from skimage import data
+
+    photo = np.array(Image.fromarray(data.astronaut()).resize(in_shape[::-1], Image.NEAREST))
+    ours = np.asarray(jax.jit(preprocess_eval, static_argnums=1)(photo[None], size)[0]) * 128.0 + 127.5
+    chw = torch.from_numpy(photo).permute(2, 0, 1)
+    tensor = TF.resize(chw, [size, size], antialias=True).permute(1, 2, 0).numpy()
+    pil = np.asarray(TF.resize(Image.fromarray(photo), [size, size], antialias=True))
+    for expected in (tensor, pil):
+        assert np.abs(np.round(ours) - expected).max() <= 1.0
+    exact = TF.resize(chw.float(), [size, size], antialias=True).permute(1, 2, 0).numpy()
+    assert np.abs(ours - exact).max() < 0.01
+    # Plain bilinear sampling (what shrinking did before) is not within a grey level.
+    plain = jax.image.resize(photo.astype(np.float32), (size, size, 3), "bilinear", antialias=False)
+    assert np.abs(np.asarray(plain) - pil).max() > 5
+
+
+def test_downscaled_augmentation_is_resize_then_flip_and_rotation():
+    """Training shrinks first (the same resize as evaluation), then flips and rotates at the
+    input size, keyed per example as before; upscaling stays one sampling pass."""
+    big = np.random.default_rng(1).integers(0, 256, (3, 90, 90, 3), dtype=np.uint8)
+    key = jax.random.key(5)
+    flips, angles = random_params(key, 3, 5.0)
+    out = np.asarray(jax.jit(augment_batch, static_argnums=(2, 3))(key, big, 75, 5.0))
+    resized = np.asarray(jax.jit(preprocess_eval, static_argnums=1)(big, 75)) * 128.0 + 127.5
+    for i in range(3):
+        expected = normalize(transform(resized[i], 75, flips[i], angles[i]))
+        np.testing.assert_allclose(out[i], expected, atol=1e-5)
+    unrotated = np.asarray(transform(resized[0], 75, True, 0.0))
+    np.testing.assert_allclose(unrotated, resized[0][:, ::-1], atol=1e-4)
