@@ -75,3 +75,53 @@ def test_run_config_round_trip_and_errors(tmp_path):
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(HSNetError, match="not valid JSON"):
         checkpoint.load_run_config(str(tmp_path))
+
+
+def _run_config(**changes) -> ml_collections.ConfigDict:
+    from hsnet_jax.config import base_config
+    config = base_config("raf_db")
+    for key, value in changes.items():
+        node, _, leaf = key.rpartition(".")
+        (config[node] if node else config)[leaf] = value
+    return config
+
+
+CLASSES = ["surprise", "fear", "disgust", "happiness", "sadness", "anger", "neutral"]
+
+
+def test_a_resume_into_another_run_is_refused_naming_both_values(tmp_path, monkeypatch):
+    meta = json.loads(json.dumps(dict(run=checkpoint.run_identity(_run_config(), CLASSES))))  # as stored
+    where = str(tmp_path)
+    checkpoint.check_same_run(meta, checkpoint.run_identity(_run_config(num_epochs=900), CLASSES), where)
+    stem = str(tmp_path / "stem")
+    cases = [
+        (_run_config(dataset="ferg_db"), CLASSES, "dataset: checkpoint 'raf_db', this run 'ferg_db'"),
+        (_run_config(), CLASSES[::-1], "class_names: checkpoint ['surprise'"),
+        (_run_config(image_size=112), CLASSES, "image_size: checkpoint 224, this run 112"),
+        (_run_config(**{"ktl.stem_checkpoint": stem}), CLASSES, f"ktl_stem_checkpoint: checkpoint '', this run '{stem}'"),
+        (_run_config(**{"model.use_fgal": False}), CLASSES, "model.use_fgal: checkpoint True, this run False"),
+    ]
+    for config, classes, message in cases:
+        with pytest.raises(HSNetError) as e:
+            checkpoint.check_same_run(meta, checkpoint.run_identity(config, classes), where)
+        assert message in str(e.value) and where in str(e.value) and "\n" not in str(e.value)
+    # A model option the checkpoint predates is compared too (the whole config.model is).
+    config = _run_config()
+    config.model.fgal_standardize = False
+    with pytest.raises(HSNetError, match="model.fgal_standardize: checkpoint None, this run False"):
+        checkpoint.check_same_run(meta, checkpoint.run_identity(config, CLASSES), where)
+    # Another stem checkpoint is another run; the same one given by a relative path is not.
+    ktl = json.loads(json.dumps(dict(run=checkpoint.run_identity(_run_config(**{"ktl.stem_checkpoint": stem}),
+                                                                 CLASSES))))
+    with pytest.raises(HSNetError, match="ktl_stem_checkpoint: checkpoint '.*stem', this run '.*other'"):
+        checkpoint.check_same_run(ktl, checkpoint.run_identity(
+            _run_config(**{"ktl.stem_checkpoint": str(tmp_path / "other")}), CLASSES), where)
+    monkeypatch.chdir(tmp_path)
+    checkpoint.check_same_run(ktl, checkpoint.run_identity(_run_config(**{"ktl.stem_checkpoint": "stem"}),
+                                                           CLASSES), where)
+
+
+def test_a_checkpoint_without_a_run_record_is_refused_in_one_line(tmp_path):
+    old = dict(epoch=3, num_classes=7, use_dib=True, use_fgal=True, dataset="raf_db")
+    with pytest.raises(HSNetError, match="earlier hsnet-jax .* cannot be resumed; use another --workdir"):
+        checkpoint.check_same_run(old, checkpoint.run_identity(_run_config(), CLASSES), str(tmp_path))

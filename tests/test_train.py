@@ -161,8 +161,17 @@ def test_bad_input_is_one_line_error(reference, tmp_path, env, data_dir):
         "small": (_command(tmp_path / "c", data_dir, "--config.image_size=64"), "at least 75"),
         "unprepared": (_command(tmp_path / "d", data_dir, "--config.dataset=raf_db"),
                        "python -m hsnet_jax.data.prepare --dataset raf_db"),
+        "batch_of_one": (_command(tmp_path / "e", data_dir, "--config.batch_size=1"),
+                         "error: config.batch_size must give each of the 1 devices at least 2 examples"),
+        "plateau": (_command(tmp_path / "f", data_dir, "--config.plateau.patience=-1"),
+                    "error: config.plateau.patience must be >= 0"),
+        # Resuming into another run (the reference's workdir) is refused, naming both values.
         "architecture": (_command(reference[0], data_dir, "--config.model.use_dib=False"),
-                         "use_dib: checkpoint True, expected False"),
+                         "model.use_dib: checkpoint True, this run False"),
+        "ktl": (_command(reference[0], data_dir, "--config.ktl.stem_checkpoint=/stems/vggface2"),
+                "ktl_stem_checkpoint: checkpoint '', this run '/stems/vggface2'"),
+        "image_size": (_command(reference[0], data_dir, "--config.image_size=80"),
+                       "image_size: checkpoint 75, this run 80"),
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                     text=True) for name, (cmd, _) in cases.items()}
@@ -181,6 +190,14 @@ def test_config_checks():
     check_config(demo.get_config())
     config.distributed = "sometimes"
     with pytest.raises(HSNetError, match="distributed must be auto, yes or no"):
+        check_config(config)
+    config = raf.get_config()
+    config.batch_size = 2
+    check_config(config)
+    with pytest.raises(HSNetError, match=r"config.batch_size must give each of the 2 devices at least 2 examples"):
+        check_config(config, num_devices=2)  # PyTorch refuses a training batch of one per BatchNorm
+    config.plateau.threshold_mode = "relative"
+    with pytest.raises(HSNetError, match="config.plateau.threshold_mode must be rel or abs"):
         check_config(config)
     assert create_model(raf.get_config(), 7).freeze_stem is False
     config = raf.get_config()
