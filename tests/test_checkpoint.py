@@ -98,7 +98,8 @@ def test_a_resume_into_another_run_is_refused_naming_both_values(tmp_path, monke
         (_run_config(dataset="ferg_db"), CLASSES, "dataset: checkpoint 'raf_db', this run 'ferg_db'"),
         (_run_config(), CLASSES[::-1], "class_names: checkpoint ['surprise'"),
         (_run_config(image_size=112), CLASSES, "image_size: checkpoint 224, this run 112"),
-        (_run_config(**{"ktl.stem_checkpoint": stem}), CLASSES, f"ktl_stem_checkpoint: checkpoint '', this run '{stem}'"),
+        (_run_config(**{"ktl.stem_checkpoint": stem}), CLASSES,
+         f"ktl_stem_checkpoint: checkpoint '', this run '{stem}'"),
         (_run_config(**{"model.use_fgal": False}), CLASSES, "model.use_fgal: checkpoint True, this run False"),
     ]
     for config, classes, message in cases:
