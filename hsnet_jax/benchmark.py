@@ -9,6 +9,12 @@ pipeline's: augmentation (flip, rotation, resize to `--image_size`) runs inside 
 in training. Timings are synchronised with `block_until_ready`; `train_img_per_s` is the
 median over timed dispatches of `steps_per_dispatch * batch_size / seconds`.
 
+`bare_img_per_s` is the same model's forward + backward + Adam update alone (`_BareStep`), timed
+in the same run, each trainer dispatch followed by the bare step on as many images, so both
+see the same load; `train_over_bare` is their ratio: 1 - it is what the trainer's step adds
+(gather, augmentation, sharding, optimiser partition, metrics). `peak_device_bytes` is the
+device's peak allocation where the backend reports it (GPU, TPU; CPU does not).
+
 FLOPs come from XLA's cost analysis of the compiled step. XLA counts a loop body once, so the
 K-step program reports the FLOPs of one step on one device; per image is that over the
 per-device batch. `--epoch_train_size N` also times one whole epoch of N training images
@@ -50,7 +56,8 @@ def define_flags() -> None:
     flags.DEFINE_bool("use_dib", True, "Dilated Inception blocks (False: Inception-ResNet-v1 body).")
     flags.DEFINE_bool("use_fgal", True, "FGAL head (False: one linear classifier).")
     flags.DEFINE_integer("steps", 50, "Timed train steps (rounded up to whole dispatches).")
-    flags.DEFINE_integer("steps_per_dispatch", 16, "Train steps per device call (lax.scan).")
+    flags.DEFINE_integer("steps_per_dispatch", 0, "Train steps per device call (lax.scan); 0: 1 on CPU "
+                         "(what the CPU configs use), 16 on accelerators.")
     flags.DEFINE_integer("warmup", 2, "Untimed dispatches first (compilation, autotuning).")
     flags.DEFINE_integer("eval_batch_size", 256, "Batch of the evaluation path.")
     flags.DEFINE_integer("num_classes", 7, "Classes.")
@@ -70,12 +77,66 @@ def _cost_flops(compiled: Any) -> float | None:
     return float(cost["flops"]) if cost and cost.get("flops") else None
 
 
+def _peak_bytes(device: jax.Device) -> int | None:
+    """The device's peak allocated bytes so far (`memory_stats`; GPU and TPU report it, CPU does not)."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+class _BareStep:
+    """The same model's forward + backward + Adam update and nothing else: one device's batch,
+    already augmented and on the device, every array an argument of a plain `jax.jit` (no
+    shard_map, gather, augmentation, optimiser partition or metrics). Only the trainable
+    subtree is differentiated and updated, as in the trainer. Its rate, times the device
+    count, is what the trainer's step could reach with zero overhead."""
+
+    def __init__(self, model, variables, optimizer: Any, batch: int, image_size: int,
+                 num_classes: int) -> None:
+        frozen_keys = ("stem",) if model.freeze_stem else ()
+        params = variables["params"]
+        trainable = {k: v for k, v in params.items() if k not in frozen_keys}
+        frozen = {k: params[k] for k in frozen_keys}
+        tx = optax.adam(optimizer.learning_rate, b1=optimizer.b1, b2=optimizer.b2, eps=optimizer.eps)
+
+        def step(trainable, frozen, batch_stats, opt_state, x, y):
+            def loss_fn(trainable):
+                logits, updates = model.apply({"params": {**trainable, **frozen}, "batch_stats": batch_stats},
+                                              x, train=True, mutable=["batch_stats"])
+                return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates
+            (loss, updates), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+            deltas, opt_state = tx.update(grads, opt_state, trainable)
+            return optax.apply_updates(trainable, deltas), updates["batch_stats"], opt_state, loss
+
+        device = jax.local_devices()[0]
+        rng = np.random.default_rng(1)
+        put = lambda a: jax.device_put(a, device)  # noqa: E731
+        self._fn = jax.jit(step, donate_argnums=(0, 2, 3))
+        self._args = [put(trainable), put(frozen), put(variables["batch_stats"]),
+                      put(tx.init(trainable)),
+                      put(rng.standard_normal((batch, image_size, image_size, 3), np.float32)),
+                      put(rng.integers(0, num_classes, batch).astype(np.int32))]
+
+    def run(self, k: int) -> float:
+        """Runs k steps back to back; returns their seconds."""
+        jax.block_until_ready(self._args)
+        t0 = time.perf_counter()
+        trainable, frozen, stats, opt_state, x, y = self._args
+        for _ in range(k):
+            trainable, stats, opt_state, loss = self._fn(trainable, frozen, stats, opt_state, x, y)
+        jax.block_until_ready((trainable, stats, opt_state, loss))
+        seconds = time.perf_counter() - t0
+        self._args = [trainable, frozen, stats, opt_state, x, y]
+        return seconds
+
+
 def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
         dtype: str = "bfloat16", ktl: bool = False, use_dib: bool = True, use_fgal: bool = True,
-        steps: int = 50, steps_per_dispatch: int = 16, warmup: int = 2, eval_batch_size: int = 256,
+        steps: int = 50, steps_per_dispatch: int = 0, warmup: int = 2, eval_batch_size: int = 256,
         num_classes: int = 7, epoch_train_size: int = 0, epoch_val_size: int = 1227,
         num_epochs: int = 500) -> dict[str, Any]:
     """Builds the trainer's model, optimiser and step from the base config and times them."""
+    if steps_per_dispatch <= 0:
+        steps_per_dispatch = 1 if jax.default_backend() == "cpu" else 16
     config = base_config("benchmark")
     config.update(batch_size=batch_size, image_size=image_size, dtype=dtype,
                   steps_per_dispatch=steps_per_dispatch, eval_batch_size=eval_batch_size)
@@ -102,10 +163,15 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
 
     compiled = step_fn.lower(state, images, labels, chunk()).compile()
     flops = _cost_flops(compiled)
+    bare = _BareStep(model.clone(bn_axis_name=None), variables, config.optimizer, per_device, image_size,
+                     num_classes)
     for _ in range(warmup):
         state, metrics = step_fn(state, images, labels, chunk())
+        bare.run(k)
     jax.block_until_ready((state, metrics))
-    rates = []
+    # Interleaved rounds: one trainer dispatch, then the bare step for as many images, so both
+    # rates see the same load on a shared machine; the ratio is of the two medians.
+    rates, bare_rates = [], []
     for _ in range(math.ceil(steps / k)):
         idx = chunk()
         jax.block_until_ready(idx)
@@ -113,9 +179,11 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
         state, metrics = step_fn(state, images, labels, idx)
         jax.block_until_ready((state, metrics))
         rates.append(k * batch_size / (time.perf_counter() - t0))
-    train_rate = statistics.median(rates)
+        bare_rates.append(k * per_device / bare.run(k))
+    train_rate, bare_rate = statistics.median(rates), statistics.median(bare_rates)
     if not np.isfinite(np.asarray(metrics["loss"])).all():
         raise HSNetError("the benchmarked step produced a non-finite loss")
+    peak = _peak_bytes(jax.local_devices()[0])
 
     predict = train_step.make_predict_fn(model, image_size, mesh, eval_batch_size)
     eval_images = host_images[:4 * eval_batch_size]
@@ -130,7 +198,10 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
         jax_version=jax.__version__, batch_size=batch_size, image_size=image_size, dtype=dtype,
         ktl=ktl, use_dib=use_dib, use_fgal=use_fgal, steps_per_dispatch=k,
         timed_steps=len(rates) * k, train_img_per_s=round(train_rate, 1),
-        eval_img_per_s=round(eval_rate, 1))
+        bare_img_per_s=round(bare_rate * jax.device_count(), 1),
+        train_over_bare=round(train_rate / (bare_rate * jax.device_count()), 3),
+        eval_img_per_s=round(eval_rate, 1),
+        peak_device_bytes=peak if peak is not None else "not reported by this backend")
     if flops:
         result["train_gflop_per_image"] = round(flops / per_device / 1e9, 3)
         result["train_tflop_per_s"] = round(flops / per_device * train_rate / 1e12, 3)

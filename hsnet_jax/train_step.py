@@ -102,11 +102,30 @@ def _augment_shard(seed: int, step: jax.Array, images: jax.Array, image_size: in
     return jax.vmap(lambda k, im: augment_batch(k, im[None], image_size, max_rotation)[0])(keys, images)
 
 
+def _for_mesh(model: HSNet, mesh: Mesh) -> tuple[HSNet, str | None]:
+    """The model and the axis to average over on this mesh.
+
+    On one device every cross-device mean is the identity, yet XLA keeps each all-reduce as an
+    op that copies its operands and splits the fusions around it (49 of them in one step:
+    BatchNorm's forward and backward statistics and the gradients; they cost several percent
+    of a CPU step). There the step leaves them out; the numbers are the same (a mean over one
+    device divides by 1).
+    """
+    if mesh.devices.size == 1:
+        return model.clone(bn_axis_name=None), None
+    return model, DATA
+
+
+def _pmean(tree: PyTree, axis: str | None) -> PyTree:
+    return tree if axis is None else jax.lax.pmean(tree, axis)
+
+
 def _device_loss_and_grads(model: HSNet, params: PyTree, batch_stats: PyTree, x: jax.Array,
-                           y: jax.Array):
+                           y: jax.Array, axis: str | None):
     """Loss, accuracy, gradients and new BatchNorm statistics on one device's shard, all
-    averaged over the "data" axis. Under KTL only the non-stem parameters are differentiated;
-    the stem's gradient is an explicit zero that the optimiser's `set_to_zero` ignores."""
+    averaged over `axis` (None: one device). Under KTL only the non-stem parameters are
+    differentiated; the stem's gradient is an explicit zero that the optimiser's
+    `set_to_zero` ignores."""
     frozen = {"stem": params["stem"]} if model.freeze_stem else {}
     trainable = {k: v for k, v in params.items() if k not in frozen}
 
@@ -118,9 +137,9 @@ def _device_loss_and_grads(model: HSNet, params: PyTree, batch_stats: PyTree, x:
 
     (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
     grads = {**grads, **jax.tree.map(jnp.zeros_like, frozen)}
-    grads = jax.lax.pmean(grads, DATA)
+    grads = _pmean(grads, axis)
     accuracy = jnp.mean((jnp.argmax(logits, -1) == y).astype(jnp.float32))
-    loss, accuracy = jax.lax.pmean((loss, accuracy), DATA)
+    loss, accuracy = _pmean((loss, accuracy), axis)
     return loss, accuracy, grads, new_stats
 
 
@@ -138,12 +157,13 @@ def make_train_step(model: HSNet, tx: optax.GradientTransformation, mesh: Mesh, 
     rows, run in one dispatch by `lax.scan`. Per-step losses come back so a non-finite one can
     be pinned to its step. `state` is donated.
     """
+    model, axis = _for_mesh(model, mesh)
 
     def device_step(state: TrainState, images, labels, idx):
         def one(state: TrainState, idx_t):
             x, y = _shard_batch(state, images, labels, idx_t, image_size, max_rotation, seed)
             loss, accuracy, grads, new_stats = _device_loss_and_grads(
-                model, state.params, state.batch_stats, x, y)
+                model, state.params, state.batch_stats, x, y, axis)
             updates, opt_state = tx.update(grads, state.opt_state, state.params)
             updates = jax.tree.map(lambda u: (state.plateau.scale * u).astype(u.dtype), updates)
             state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
@@ -152,12 +172,15 @@ def make_train_step(model: HSNet, tx: optax.GradientTransformation, mesh: Mesh, 
 
         # XLA:CPU runs this step 8-10x slower inside a scan (a while loop, and even a
         # length-1 scan; measured at 75 px, batch 8-16), so one step per dispatch skips the
-        # scan and longer chunks are unrolled on CPU. Accelerators keep the loop.
+        # scan and longer chunks are unrolled on CPU. Accelerators keep the loop. The rule is
+        # chosen when the program is lowered for its platform, not from the host's default
+        # backend, so a program exported for CUDA or TPU on a CPU machine has the loop.
         if idx.shape[0] == 1:
             state, metrics = one(state, idx[0])
             return state, jax.tree.map(lambda m: m[None], metrics)
-        unroll = True if jax.default_backend() == "cpu" else 1
-        return jax.lax.scan(one, state, idx, unroll=unroll)
+        return jax.lax.platform_dependent(
+            state, idx, cpu=lambda s, i: jax.lax.scan(one, s, i, unroll=True),
+            default=lambda s, i: jax.lax.scan(one, s, i))
 
     # check_vma=False: gradients are per-device until the explicit pmean (pmap semantics);
     # every output is made identical across devices by that pmean and BatchNorm's.
@@ -171,10 +194,11 @@ def make_gradient_fn(model: HSNet, mesh: Mesh, *, image_size: int, max_rotation:
     """`fn(state, images, labels, idx[global_batch]) -> (loss, grads, batch_stats)`: the first
     half of one train step (same augmentation, same per-device code), for checking that a
     step's numbers do not depend on how the batch is split over devices or hosts."""
+    model, axis = _for_mesh(model, mesh)
 
     def device_fn(state: TrainState, images, labels, idx):
         x, y = _shard_batch(state, images, labels, idx, image_size, max_rotation, seed)
-        loss, _, grads, new_stats = _device_loss_and_grads(model, state.params, state.batch_stats, x, y)
+        loss, _, grads, new_stats = _device_loss_and_grads(model, state.params, state.batch_stats, x, y, axis)
         return loss, grads, new_stats
 
     return jax.jit(jax.shard_map(device_fn, mesh=mesh, in_specs=(P(), P(), P(), P(DATA)),
@@ -205,6 +229,17 @@ def put_indices(mesh: Mesh, local_idx: np.ndarray) -> jax.Array:
         NamedSharding(mesh, P(None, DATA)), local_idx, (k, share * jax.process_count()))
 
 
+def make_eval_forward(model: HSNet, image_size: int, mesh: Mesh) -> Callable:
+    """`forward(variables, images_uint8 [B,H,W,3] sharded over "data") -> logits [B, classes]`:
+    the jitted evaluation program (resize + `normalize`, then the model in inference mode)."""
+
+    def device_fn(variables, images):
+        return model.apply(variables, preprocess_eval(images, image_size), train=False)
+
+    return jax.jit(jax.shard_map(device_fn, mesh=mesh, in_specs=(P(), P(DATA)),
+                                 out_specs=P(DATA), check_vma=False))
+
+
 def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh,
                     batch_size: int = 256) -> Callable[[PyTree, np.ndarray], np.ndarray]:
     """Returns `predict(variables, images_uint8) -> float32 logits [N, classes]` (numpy).
@@ -218,12 +253,7 @@ def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh,
     n_dev = mesh.devices.size
     batch_size = -(-batch_size // n_dev) * n_dev
     sharding = NamedSharding(mesh, P(DATA))
-
-    def device_fn(variables, images):
-        return model.apply(variables, preprocess_eval(images, image_size), train=False)
-
-    forward = jax.jit(jax.shard_map(device_fn, mesh=mesh, in_specs=(P(), P(DATA)),
-                                    out_specs=P(DATA), check_vma=False))
+    forward = make_eval_forward(model, image_size, mesh)
     share = batch_size // jax.process_count()
     first = jax.process_index() * share
 

@@ -1,6 +1,8 @@
 """The benchmark command times the trainer's own step and needs neither TFDS nor torch."""
 
 import json
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -26,6 +28,11 @@ def test_benchmark_reports_the_train_step_without_tfds_or_torch():
     assert result["device_kind"] and result["device_count"] >= 1
     assert result["timed_steps"] == 2 and result["batch_size"] == 2
     assert result["train_img_per_s"] > 0 and result["eval_img_per_s"] > 0
+    # The bare step's rate, measured in the same run, and the ratio of the two.
+    assert result["bare_img_per_s"] > 0
+    assert result["train_over_bare"] == pytest.approx(
+        result["train_img_per_s"] / result["bare_img_per_s"], rel=0.02)
+    assert result["peak_device_bytes"] == "not reported by this backend"  # XLA:CPU keeps no count
     # XLA's count for one training step at 75 px: HSNet's forward is ~0.27 GFLOP per image there,
     # and a training step costs about three forwards.
     assert 0.3 < result["train_gflop_per_image"] < 3.0
@@ -41,3 +48,22 @@ def test_benchmark_rejects_a_batch_the_devices_cannot_share():
     assert out.returncode == 2
     assert "not divisible by the 2 devices" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+@pytest.mark.slow
+def test_gpu_script_smoke_mode_runs_every_command(tmp_path):
+    """`SMOKE=1 bash benchmarks/gpu.sh` runs the prepared GPU script's every command at tiny
+    sizes on this CPU, so the script cannot call a flag or a file that no longer exists."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    env = dict(os.environ, SMOKE="1", PYTHON=sys.executable, JAX_PLATFORMS="cpu")
+    out = subprocess.run(["bash", "benchmarks/gpu.sh", str(tmp_path)], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, (out.stdout + (tmp_path / "stderr.log").read_text())[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "benchmark.jsonl").read_text().splitlines()]
+    jax_rows = [r for r in rows if "bare_img_per_s" in r]
+    torch_rows = [r for r in rows if r.get("framework") == "pytorch-eager"]
+    assert len(jax_rows) == 2 and len(torch_rows) == 2, rows
+    assert all(r["ktl"] and r["train_img_per_s"] > 0 and r["bare_img_per_s"] > 0 for r in jax_rows)
+    assert jax_rows[-1]["epoch_train_images"] == 4
+    assert {r["precision"] for r in torch_rows} == {"float32 (TF32 on)", "bf16 autocast + channels_last"}
+    assert "jax" in (tmp_path / "gpu.txt").read_text()
