@@ -22,22 +22,20 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 _EXPORT = textwrap.dedent("""
     import json, re
-    import jax, jax.numpy as jnp, optax
-    from hsnet_jax import train_step
+    import jax, jax.numpy as jnp
+    from hsnet_jax import plateau, train_step
     from hsnet_jax.models import HSNet
     assert jax.device_count() == 8
     model = HSNet(7, freeze_stem=True, dtype=jnp.bfloat16, bn_axis_name=train_step.DATA)
     shapes = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, 75, 75, 3))))
     tx = train_step.make_optimizer(shapes["params"], learning_rate=1e-3, b1=0.9, b2=0.999,
                                    eps=1e-8, freeze_stem=True)
-    state = jax.eval_shape(lambda v: train_step.create_train_state(
-        v, tx, optax.contrib.reduce_on_plateau()), shapes)
+    state = jax.eval_shape(lambda v: train_step.create_train_state(v, tx, plateau.init_state()), shapes)
     out = []
 
     def record(name, fn, *args):
         exported = jax.export.export(fn, platforms=("cuda", "tpu"))(*args)
         text = exported.mlir_module()
-        exported.serialize()
         out.append(dict(name=name, platforms=list(exported.platforms), devices=exported.nr_devices,
                         all_reduce=text.count("all_reduce"), loops=text.count("stablehlo.while"),
                         custom_calls=sorted(set(re.findall(r"custom_call @(\\w+)", text)))))
