@@ -23,8 +23,10 @@ import orbax.checkpoint as ocp
 from hsnet_jax.errors import HSNetError
 
 WHICH = ("latest", "best")
-# The meta fields that fix the shapes of the variables.
-ARCHITECTURE_KEYS = ("num_classes", "use_dib", "use_fgal")
+# The meta fields that fix the shapes of the variables, with the value a checkpoint written
+# before the field existed holds.
+ARCHITECTURE_KEYS = ("num_classes", "use_dib", "use_fgal", "fgal_standardize")
+_ARCHITECTURE_DEFAULTS = {"fgal_standardize": True}
 
 
 def checkpoint_dir(workdir: str, which: str) -> str:
@@ -65,6 +67,7 @@ def _manager_with_checkpoint(workdir: str, which: str) -> tuple[ocp.CheckpointMa
 
 def check_architecture(meta: Mapping[str, Any], expected: Mapping[str, Any], where: str) -> None:
     """Raises HSNetError naming every architecture field where a checkpoint and a run differ."""
+    meta = {**_ARCHITECTURE_DEFAULTS, **meta}
     diffs = [f"{k}: checkpoint {meta.get(k)!r}, expected {expected[k]!r}"
              for k in ARCHITECTURE_KEYS if k in expected and meta.get(k) != expected[k]]
     if diffs:

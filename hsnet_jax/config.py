@@ -26,7 +26,8 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
     c.dtype = "float32"  # or "bfloat16": activations in bf16, parameters and BN statistics float32
     c.max_rotation = 5.0  # degrees; plus a random horizontal flip
 
-    c.model = ml_collections.ConfigDict(dict(use_dib=True, use_fgal=True))
+    # fgal_standardize=False: FGAL as eq. 11-17 literally (no standardised psi, He-initialised gates)
+    c.model = ml_collections.ConfigDict(dict(use_dib=True, use_fgal=True, fgal_standardize=True))
     c.ktl = ml_collections.ConfigDict(dict(stem_checkpoint=""))  # convert/port_stem.py's output; "" = off
 
     c.optimizer = ml_collections.ConfigDict(dict(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-8))

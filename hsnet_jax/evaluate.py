@@ -46,7 +46,8 @@ def load_run(workdir: str, which: str = "best") -> Run:
     class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
     model = create_model(config, len(class_names))
     variables = checkpoint.restore_variables(workdir, which, expected=dict(
-        num_classes=len(class_names), use_dib=model.use_dib, use_fgal=model.use_fgal))
+        num_classes=len(class_names), use_dib=model.use_dib, use_fgal=model.use_fgal,
+        fgal_standardize=model.fgal_standardize))
     forward = make_predict_fn(model, config.image_size, make_mesh(), config.eval_batch_size)
     return Run(class_names, lambda images: forward(variables, images))
 

@@ -17,5 +17,6 @@ def create_model(config: ml_collections.ConfigDict, num_classes: int, bn_axis_na
     if config.dtype not in DTYPES:
         raise HSNetError(f"dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
     return HSNet(num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal,
+                 fgal_standardize=config.model.get("fgal_standardize", True),  # runs saved before the key
                  freeze_stem=bool(config.ktl.stem_checkpoint), dtype=DTYPES[config.dtype],
                  bn_axis_name=bn_axis_name)

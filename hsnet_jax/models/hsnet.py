@@ -110,9 +110,13 @@ class FGAL(nn.Module):
       common shift of the gates can come only from the gate's bias.
     - The gate and classifier layers start at zero (gates at 0.5, logits at 0), so no level is
       judged by random logits before its classifier has learned anything.
+    `standardize=False` drops both: psi_j is the plain pooled feature and the gate and
+    classifier kernels start from He init, eq. 11-17 exactly (README, "literal FGAL"). The
+    parameters are the same either way (the standardising BatchNorm has only statistics).
     """
 
     num_classes: int
+    standardize: bool = True
     dtype: Dtype = jnp.float32
     bn_axis_name: str | None = None
 
@@ -122,12 +126,15 @@ class FGAL(nn.Module):
         t_c = lateral("lat_c", f_c.shape[-1])(f_c)
         t_b = f_b + upsample_nearest(lateral("lat_b", f_b.shape[-1])(t_c), f_b.shape[1:3])
         t_a = f_a + upsample_nearest(lateral("lat_a", f_a.shape[-1])(t_b), f_a.shape[1:3])
+        init = nn.initializers.zeros if self.standardize else he_normal
         logits, gates = 0.0, []
         for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
-            psi = BatchNorm(use_scale=False, use_bias=False, axis_name=self.bn_axis_name if train else None,
-                            name=f"norm_{level}")(_global_average(t), use_running_average=not train)
-            gate = nn.sigmoid(nn.Dense(1, kernel_init=nn.initializers.zeros, name=f"gate_{level}")(psi))
-            y = nn.Dense(self.num_classes, kernel_init=nn.initializers.zeros, name=f"classifier_{level}")(psi)
+            psi = _global_average(t)
+            if self.standardize:
+                psi = BatchNorm(use_scale=False, use_bias=False, axis_name=self.bn_axis_name if train else None,
+                                name=f"norm_{level}")(psi, use_running_average=not train)
+            gate = nn.sigmoid(nn.Dense(1, kernel_init=init, name=f"gate_{level}")(psi))
+            y = nn.Dense(self.num_classes, kernel_init=init, name=f"classifier_{level}")(psi)
             logits = logits + gate * y
             gates.append(gate)
         return logits, jnp.concatenate(gates, axis=-1)
@@ -140,6 +147,8 @@ class HSNet(nn.Module):
       num_classes: expressions to predict.
       use_dib: dilated Inception blocks (True) or facenet's Inception-ResNet-v1 body (False).
       use_fgal: FGAL head (True) or one linear classifier on pooled F^C (False).
+      fgal_standardize: FGAL's standardised, zero-initialised gates (True) or eq. 11-17
+        literally with He init (False); see `FGAL`.
       freeze_stem: KTL's frozen stem: its BatchNorm uses the (ported) running statistics and
         no gradient flows into it, so XLA never computes the stem's backward pass.
       dtype: compute dtype; parameters and BatchNorm statistics stay float32.
@@ -149,6 +158,7 @@ class HSNet(nn.Module):
     num_classes: int
     use_dib: bool = True
     use_fgal: bool = True
+    fgal_standardize: bool = True
     freeze_stem: bool = False
     dtype: Dtype = jnp.float32
     bn_axis_name: str | None = None
@@ -163,8 +173,8 @@ class HSNet(nn.Module):
         f_a, f_b, f_c, features = body(name="body", **kw)(stem, train)
         features.update(stem=stem, f_a=f_a, f_b=f_b, f_c=f_c)
         if self.use_fgal:
-            logits, features["gates"] = FGAL(self.num_classes, dtype=self.dtype, bn_axis_name=self.bn_axis_name,
-                                             name="fgal")(f_a, f_b, f_c, train)
+            logits, features["gates"] = FGAL(self.num_classes, self.fgal_standardize, dtype=self.dtype,
+                                             bn_axis_name=self.bn_axis_name, name="fgal")(f_a, f_b, f_c, train)
         else:
             logits = nn.Dense(self.num_classes, kernel_init=he_normal, name="classifier")(
                 _global_average(f_c))
