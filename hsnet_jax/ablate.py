@@ -8,6 +8,8 @@ dib_fgal_ktl); the default ROOT is ./workdirs/ablation_<config name>. A row is f
 ROOT/<row>/eval/test_metrics.json exists: finished rows are not rerun, an interrupted row
 resumes from its checkpoint, so rerunning the command completes the table. At the end the
 table (Acc. and mAcc. of each row on the test split) is written to ROOT/ablation.md and printed.
+With `--seeds 0,1,2` each row is trained once per seed in ROOT/<row>/seed_<n> (see
+`hsnet_jax.seeds`) and its cells read mean ± sample std, e.g. `86.12 ± 0.31`.
 
 The KTL rows need the ported VGGFace2 stem (`--config.ktl.stem_checkpoint=DIR`, written by
 `convert/port_stem.py`). Without it the command stops at once, before training anything,
@@ -21,13 +23,14 @@ import dataclasses
 import json
 import os
 import sys
+from typing import Sequence
 
 import jax
 import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from hsnet_jax import pretrained, train
+from hsnet_jax import pretrained, seeds, train
 from hsnet_jax.errors import HSNetError
 
 PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2_stem` "
@@ -65,47 +68,68 @@ def row_config(config: ml_collections.ConfigDict, row: Row) -> ml_collections.Co
 
 
 def metrics_path(root: str, row: Row) -> str:
-    return os.path.join(root, row.name, "eval", "test_metrics.json")
+    return seeds.report_path(os.path.join(root, row.name))
 
 
-def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False) -> str | None:
-    """Trains and evaluates every row not finished yet; returns the markdown table, also
-    written to ROOT/ablation.md, or None when a SIGTERM stopped a row (it saved; rerun)."""
+def row_cells(root: str, row: Row, seed_list: Sequence[int] | None = None) -> tuple[str, str] | None:
+    """(Acc., mAcc.) of a finished row in percent: "86.12" from its one run, or "86.12 ± 0.31"
+    over several seeds; None while unfinished."""
+    if seed_list and len(seed_list) > 1:
+        summary = seeds.summarize(os.path.join(root, row.name), seed_list)
+        return None if summary is None else tuple(seeds.format_spread(summary[k]) for k in seeds.METRICS)
+    try:
+        with open(metrics_path(root, row)) as f:
+            report = json.load(f)
+    except FileNotFoundError:
+        return None
+    return tuple(f"{100 * report[k]:.2f}" for k in seeds.METRICS)
+
+
+def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False,
+                 seed_list: Sequence[int] | None = None) -> str | None:
+    """Trains and evaluates every row not finished yet (with several seeds: every unfinished
+    seed of it, in ROOT/<row>/seed_<n>); returns the markdown table, also written to
+    ROOT/ablation.md, or None when a SIGTERM stopped a row (it saved; rerun)."""
     root = os.path.abspath(root)
     if not skip_ktl:
         if not config.ktl.stem_checkpoint:
             raise HSNetError(f"the KTL rows of Table 6 need the ported VGGFace2 stem: {PORT_HINT}; "
                              "or pass --skip_ktl to run only the rows without KTL")
         pretrained.load_stem_variables(config.ktl.stem_checkpoint)  # a bad stem fails now, not after 4 rows
+    several = bool(seed_list) and len(seed_list) > 1
+    if seed_list and not several:
+        config = ml_collections.ConfigDict(config.to_dict())
+        config.seed = seed_list[0]
     rows = [row for row in ROWS if not (skip_ktl and row.ktl)]
     for i, row in enumerate(rows, 1):
         workdir = os.path.join(root, row.name)
-        if os.path.exists(metrics_path(root, row)):
-            _say(f"[{i}/{len(rows)}] {row.name}: finished, kept ({metrics_path(root, row)})")
+        finished = row_cells(root, row, seed_list) is not None
+        _say(f"[{i}/{len(rows)}] {row.name}: " + (f"finished, kept ({workdir})" if finished else f"training in {workdir}"))
+        if finished and not several:
             continue
-        _say(f"[{i}/{len(rows)}] {row.name}: training in {workdir}")
-        if not train.train_and_evaluate(row_config(config, row), workdir):
+        if several:  # skips its finished seeds; (re)writes the row's seeds.json
+            done = seeds.run_seeds(row_config(config, row), workdir, seed_list, train.train_and_evaluate)
+        else:
+            done = train.train_and_evaluate(row_config(config, row), workdir)
+        if not done:
             _say(f"stopped by SIGTERM during row {row.name}; rerun the same command to go on")
             return None
-    table = ablation_table(root, config.dataset)
+    table = ablation_table(root, config.dataset, seed_list)
     if jax.process_index() == 0:
         with open(os.path.join(root, "ablation.md"), "w") as f:
             f.write(table)
     return table
 
 
-def ablation_table(root: str, dataset: str) -> str:
+def ablation_table(root: str, dataset: str, seed_list: Sequence[int] | None = None) -> str:
     """Table 6 as markdown from the rows' test reports; a row without one shows "-"."""
     mark = {True: "✓", False: "×"}
-    lines = [f"Ablation on {dataset} (test split), run directories under {root}", "",
+    over = (f", mean ± sample std over seeds {','.join(map(str, seed_list))}"
+            if seed_list and len(seed_list) > 1 else "")
+    lines = [f"Ablation on {dataset} (test split{over}), run directories under {root}", "",
              "| DIB | FGAL | KTL | Acc. (%) | mAcc. (%) |", "|:---:|:---:|:---:|---:|---:|"]
     for row in ROWS:
-        try:
-            with open(metrics_path(root, row)) as f:
-                report = json.load(f)
-            acc, macc = f"{100 * report['accuracy']:.2f}", f"{100 * report['mean_accuracy']:.2f}"
-        except FileNotFoundError:
-            acc = macc = "-"
+        acc, macc = row_cells(root, row, seed_list) or ("-", "-")
         lines.append(f"| {mark[row.dib]} | {mark[row.fgal]} | {mark[row.ktl]} | {acc} | {macc} |")
     return "\n".join(lines) + "\n"
 
@@ -127,7 +151,8 @@ def main(argv) -> int:
     root = flags.FLAGS.workdir or default_root(flags.FLAGS["config"].config_filename)
     try:
         train.initialize_distributed(config)
-        table = run_ablation(config, root, flags.FLAGS.skip_ktl)
+        seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else None
+        table = run_ablation(config, root, flags.FLAGS.skip_ktl, seed_list)
     except HSNetError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
@@ -146,6 +171,8 @@ def define_flags() -> None:
                                     lock_config=True)
     flags.DEFINE_string("workdir", None, "Root of the row run directories (default ./workdirs/ablation_<config name>).")
     flags.DEFINE_bool("skip_ktl", False, "Run only the four rows without KTL (no stem checkpoint needed).")
+    flags.DEFINE_string("seeds", None, "Comma-separated seeds, e.g. 0,1,2: each row trained once per seed "
+                        "(ROOT/<row>/seed_<n>), cells read mean ± sample std.")
     flags.mark_flag_as_required("config")
 
 

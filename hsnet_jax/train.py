@@ -27,7 +27,7 @@ from absl import app, flags, logging
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
-from hsnet_jax import checkpoint, plateau, train_step
+from hsnet_jax import checkpoint, plateau, seeds, train_step
 from hsnet_jax.config import check_config
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
@@ -396,6 +396,13 @@ def main(argv) -> int:
     workdir = flags.FLAGS.workdir or default_workdir(flags.FLAGS["config"].config_filename)
     try:
         initialize_distributed(config)
+        seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else [config.seed]
+        if len(seed_list) > 1:
+            summary = seeds.run_seeds(config, workdir, seed_list, train_and_evaluate)
+            if summary:
+                _say(seeds.summary_line(summary) + f"\nwrote {os.path.join(os.path.abspath(workdir), 'seeds.json')}")
+            return 0 if summary else SIGTERM_EXIT
+        config.seed = seed_list[0]
         report = train_and_evaluate(config, workdir)
     except HSNetError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -419,6 +426,9 @@ def define_flags() -> None:
     config_flags.DEFINE_config_file("config", None, "Training config file, e.g. configs/raf.py.",
                                     lock_config=True)
     flags.DEFINE_string("workdir", None, "Run directory (default ./workdirs/<config name>).")
+    flags.DEFINE_string("seeds", None, "Comma-separated seeds, e.g. 0,1,2: one run per seed in "
+                        "WORKDIR/seed_<n> and their mean ± sample std in WORKDIR/seeds.json "
+                        "(one seed: config.seed, today's layout).")
     flags.mark_flag_as_required("config")
 
 
