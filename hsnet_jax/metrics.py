@@ -56,6 +56,13 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray,
     }
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Class probabilities from logits [..., C], in float64."""
+    z = np.asarray(logits, np.float64)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
 def row_normalized(counts: Sequence[Sequence[int]]) -> np.ndarray:
     """Each row divided by its sum (the fraction of class j predicted as k); empty rows stay 0."""
     counts = np.asarray(counts, np.float64)
@@ -94,3 +101,15 @@ def plot_confusion_matrix(report: dict[str, Any], path: str, title: str | None =
     fig.tight_layout()
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def gates_per_class(gates: np.ndarray, labels: np.ndarray, class_names: Sequence[str],
+                    levels: Sequence[str] = ("A", "B", "C")) -> dict[str, dict[str, float] | None]:
+    """FGAL's gates [N, 3] (sigmoid weights of levels A, B, C per image) averaged over each
+    true class: {class: {"A": mean, "B": mean, "C": mean}}, None for a class without samples."""
+    gates, labels = np.asarray(gates, np.float64), np.asarray(labels)
+    out: dict[str, dict[str, float] | None] = {}
+    for j, name in enumerate(class_names):
+        rows = gates[labels == j]
+        out[str(name)] = {level: float(m) for level, m in zip(levels, rows.mean(axis=0))} if len(rows) else None
+    return out

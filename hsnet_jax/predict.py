@@ -27,6 +27,7 @@ from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.evaluate import load_run
+from hsnet_jax.metrics import softmax
 
 
 def read_photo(path: str) -> np.ndarray:
@@ -63,12 +64,6 @@ def find_faces(paths: Sequence[str], photos: dict[int, np.ndarray], size: int, l
 def _labelled(class_names: Sequence[str], p: np.ndarray) -> dict[str, Any]:
     return {"prediction": class_names[int(np.argmax(p))],
             "probabilities": {name: float(q) for name, q in zip(class_names, p)}}
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.asarray(logits, np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
 
 
 def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False, which: str = "best",

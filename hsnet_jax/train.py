@@ -218,36 +218,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     if sigterm.received:
         return {}
     if jax.process_index() == 0:
+        from hsnet_jax.figures import plot_history
         plot_history(workdir)
     from hsnet_jax.evaluate import evaluate_workdir
     return evaluate_workdir(workdir, split="test", which="best", data_dir=config.data_dir or None)
-
-
-def plot_history(workdir: str) -> str:
-    """WORKDIR/training_curves.png: loss and accuracy per epoch, from metrics.jsonl."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f if line.strip()]
-    epochs = [r["epoch"] + 1 for r in records]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        loss_ax.plot(epochs, [r[key] for r in records], marker="o", label=label)
-    for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation"),
-                       ("val_mean_accuracy", "validation, mean per class")):
-        acc_ax.plot(epochs, [r[key] for r in records], marker="o", label=label)
-    for ax, title in ((loss_ax, "cross-entropy loss"), (acc_ax, "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.set_title(title)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.tight_layout()
-    path = os.path.join(workdir, "training_curves.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
 
 
 def _resolved(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:

@@ -229,20 +229,26 @@ def put_indices(mesh: Mesh, local_idx: np.ndarray) -> jax.Array:
         NamedSharding(mesh, P(None, DATA)), local_idx, (k, share * jax.process_count()))
 
 
-def make_eval_forward(model: HSNet, image_size: int, mesh: Mesh) -> Callable:
-    """`forward(variables, images_uint8 [B,H,W,3] sharded over "data") -> logits [B, classes]`:
-    the jitted evaluation program (resize + `normalize`, then the model in inference mode)."""
+def make_eval_forward(model: HSNet, image_size: int, mesh: Mesh, with_gates: bool = False) -> Callable:
+    """`forward(variables, images_uint8 [B,H,W,3] sharded over "data") -> logits [B, classes]`
+    (with `with_gates`, FGAL models: `(logits, gates [B, 3])` from the same pass): the jitted
+    evaluation program (resize + `normalize`, then the model in inference mode)."""
 
     def device_fn(variables, images):
-        return model.apply(variables, preprocess_eval(images, image_size), train=False)
+        x = preprocess_eval(images, image_size)
+        if with_gates:
+            logits, features = model.apply(variables, x, train=False, return_features=True)
+            return logits, features["gates"].astype(jnp.float32)
+        return model.apply(variables, x, train=False)
 
     return jax.jit(jax.shard_map(device_fn, mesh=mesh, in_specs=(P(), P(DATA)),
                                  out_specs=P(DATA), check_vma=False))
 
 
-def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh,
-                    batch_size: int = 256) -> Callable[[PyTree, np.ndarray], np.ndarray]:
-    """Returns `predict(variables, images_uint8) -> float32 logits [N, classes]` (numpy).
+def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh, batch_size: int = 256,
+                    with_gates: bool = False) -> Callable[[PyTree, np.ndarray], Any]:
+    """Returns `predict(variables, images_uint8) -> float32 logits [N, classes]` (numpy), or
+    with `with_gates` (FGAL models) `(logits, gates [N, 3])` from the same forward pass.
 
     The one evaluation forward path (validation in the training loop, `evaluate`,
     `predict`): resize + `normalize` (`preprocess_eval`), then the model in inference mode,
@@ -253,7 +259,7 @@ def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh,
     n_dev = mesh.devices.size
     batch_size = -(-batch_size // n_dev) * n_dev
     sharding = NamedSharding(mesh, P(DATA))
-    forward = make_eval_forward(model, image_size, mesh)
+    forward = make_eval_forward(model, image_size, mesh, with_gates)
     share = batch_size // jax.process_count()
     first = jax.process_index() * share
 
@@ -271,12 +277,13 @@ def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh,
                 chunk = np.concatenate([chunk, pad])
             batch = jax.make_array_from_process_local_data(
                 sharding, chunk[first:first + share], chunk.shape)
-            logits = forward(variables, batch)
+            outputs = forward(variables, batch)
             if jax.process_count() > 1:
-                logits = multihost_utils.process_allgather(logits, tiled=True)
-            out.append(np.asarray(logits, np.float32))
+                outputs = multihost_utils.process_allgather(outputs, tiled=True)
+            out.append(jax.tree.map(lambda a: np.asarray(a, np.float32), outputs))
         if not out:
-            return np.zeros((0, model.num_classes), np.float32)
-        return np.concatenate(out)[:n]
+            empty = np.zeros((0, model.num_classes), np.float32)
+            return (empty, np.zeros((0, 3), np.float32)) if with_gates else empty
+        return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *out)
 
     return predict

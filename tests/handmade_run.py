@@ -3,7 +3,9 @@ own config.json and orbax "best" checkpoint, holding an HSNet whose answer is kn
 
 The network has no FGAL head (`use_fgal=False`: one Dense on pooled F^C); its kernel is zero
 and its bias is `LOGIT` on one class, so every image gets the logits `LOGIT * onehot(answer)`
-whatever the rest of the (randomly initialised) network computes.
+whatever the rest of the (randomly initialised) network computes. With `fgal=True` the head is
+FGAL with zero kernels: gate j is sigmoid(GATE_BIASES[j]) for every image (`GATES`) and level
+A's classifier bias is `LOGIT * onehot(answer) / GATES[0]`, the others' zero: the same logits.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from hsnet_jax.models import create_model
 
 IMAGE_SIZE = 75  # HSNet's smallest input: the cheapest compile
 LOGIT = 4.0
+GATE_BIASES = np.array([0.0, 1.0, -2.0], np.float32)  # levels A, B, C
+GATES = 1.0 / (1.0 + np.exp(-GATE_BIASES))
 
 
 def answer_probabilities(num_classes: int, answer: int) -> np.ndarray:
@@ -45,22 +49,31 @@ def random_variables(model, seed: int = 0) -> dict:
     return jax.tree_util.tree_map_with_path(draw, dict(shapes))
 
 
-def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str) -> None:
+def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str,
+             fgal: bool = False) -> None:
     """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`."""
     os.makedirs(workdir, exist_ok=True)
     config = base_config(dataset)
     config.data_dir = data_dir
     config.image_size = IMAGE_SIZE
     config.eval_batch_size = 64
-    config.model.use_fgal = False
+    config.model.use_fgal = fgal
     model = create_model(config, len(class_names))
     variables = random_variables(model)
-    bias = np.zeros(len(class_names), np.float32)
-    bias[class_names.index(answer)] = LOGIT
-    variables["params"]["classifier"] = {"kernel": np.zeros_like(variables["params"]["classifier"]["kernel"]),
-                                         "bias": bias}
+    logits = np.zeros(len(class_names), np.float32)
+    logits[class_names.index(answer)] = LOGIT
+    params = variables["params"]
+    if fgal:
+        for j, level in enumerate("abc"):
+            for layer, bias in ((f"gate_{level}", GATE_BIASES[j:j + 1]),
+                                (f"classifier_{level}", logits / GATES[0] if j == 0 else 0 * logits)):
+                params["fgal"][layer] = {"kernel": np.zeros_like(params["fgal"][layer]["kernel"]),
+                                         "bias": bias.astype(np.float32)}
+    else:
+        params["classifier"] = {"kernel": np.zeros_like(params["classifier"]["kernel"]), "bias": logits}
     checkpoint.save_run_config(workdir, config)
     manager = checkpoint.open_manager(workdir, "best")
     checkpoint.save(manager, 1, variables, dict(epoch=1, class_names=class_names, dataset=dataset,
-                                                num_classes=len(class_names), use_dib=True, use_fgal=False))
+                                                num_classes=len(class_names), use_dib=True, use_fgal=fgal,
+                                                fgal_standardize=True))
     manager.wait_until_finished()

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hsnet_jax import evaluate
-from hsnet_jax.data import CANONICAL_EXPRESSIONS, prepare_dataset
+from hsnet_jax import evaluate, figures
+from hsnet_jax.data import CANONICAL_EXPRESSIONS, load_split, prepare_dataset
 from hsnet_jax.errors import HSNetError
-from tests.handmade_run import make_run
+from tests.handmade_run import GATES, answer_probabilities, make_run
 
 DATASET = "synthetic/small"  # 20 test images per class
 PER_CLASS = 20
@@ -37,7 +37,7 @@ def happy_run(data_dir, tmp_path_factory):
     return workdir
 
 
-def test_cli_report_of_a_network_that_always_answers_happiness(happy_run, capsys):
+def test_cli_report_of_a_network_that_always_answers_happiness(happy_run, data_dir, capsys):
     assert evaluate.main(["--workdir", happy_run]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "14.29%" in out
@@ -56,6 +56,48 @@ def test_cli_report_of_a_network_that_always_answers_happiness(happy_run, capsys
         DATASET, "test", "best", 0)
     with Image.open(os.path.join(happy_run, "eval", "test_confusion_matrix.png")) as image:
         assert image.format == "PNG"
+    # Fig. 5: the first 4 faces of each class in split order, each "happiness 90%", right
+    # only in the happiness row; the report lists them.
+    with Image.open(os.path.join(happy_run, "eval", "test_examples.png")) as image:
+        assert image.format == "PNG"
+    labels = load_split(DATASET, "test", data_dir).labels
+    first = figures.example_indices(labels, 7, per_class=4)
+    drawn = report["examples"]
+    assert [d["index"] for d in drawn] == [i for row in first for i in row]
+    assert [d["right"] for d in drawn] == [c == happiness for c in range(7) for _ in range(4)]
+    assert [d["true"] for d in drawn] == [name for name in CANONICAL_EXPRESSIONS for _ in range(4)]
+    assert {d["predicted"] for d in drawn} == {"happiness"}
+    assert [d["probability"] for d in drawn] == pytest.approx([answer_probabilities(7, happiness)[happiness]] * 28)
+    # No FGAL, no gates.
+    assert "gates" not in report and not os.path.exists(os.path.join(happy_run, "eval", "test_gates.png"))
+
+
+def _count_colour(pixels: np.ndarray, colour: str) -> int:
+    rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+    return int(np.sum(np.abs(pixels - rgb).max(axis=-1) < 24))
+
+
+def test_fgal_gates_per_true_class(data_dir, tmp_path):
+    # FGAL whose gates are sigmoid(0, 1, -2) for every image: each class's mean is that.
+    workdir = str(tmp_path / "fgal_run")
+    make_run(workdir, dataset=DATASET, data_dir=data_dir, class_names=list(CANONICAL_EXPRESSIONS),
+             answer="happiness", fgal=True)
+    report = evaluate.evaluate_workdir(workdir)
+    assert report["accuracy"] == pytest.approx(1 / 7)  # the same answer as the head without FGAL
+    with open(report["metrics_path"]) as f:
+        gates = json.load(f)["gates"]
+    assert list(gates) == list(CANONICAL_EXPRESSIONS)
+    for name in CANONICAL_EXPRESSIONS:
+        assert [gates[name][level] for level in "ABC"] == pytest.approx(GATES.tolist(), rel=1e-6)
+    assert report["gates_path"] == os.path.join(workdir, "eval", "test_gates.png")
+    with Image.open(report["gates_path"]) as image:
+        assert image.format == "PNG"
+    assert os.path.exists(report["examples_path"])
+
+
+def test_examples_are_the_first_of_each_class():
+    labels = np.array([2, 0, 2, 2, 1, 0, 2])
+    assert figures.example_indices(labels, 4, per_class=2) == [[1, 5], [4], [0, 2], []]
 
 
 def test_cross_database_through_the_canonical_expressions(data_dir, tmp_path):

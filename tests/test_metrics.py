@@ -58,3 +58,11 @@ def test_plot_confusion_matrix_writes_a_png(tmp_path):
     with Image.open(path) as image:
         assert image.format == "PNG"
         assert min(image.size) >= 400
+
+
+def test_gates_per_class_averages_each_true_class():
+    gates = np.array([[0.1, 0.2, 0.3], [0.3, 0.4, 0.5], [0.9, 0.8, 0.7]])
+    summary = metrics.gates_per_class(gates, np.array([0, 0, 2]), ["anger", "fear", "joy"])
+    assert summary["anger"] == pytest.approx({"A": 0.2, "B": 0.3, "C": 0.4})
+    assert summary["fear"] is None  # no sample: no mean
+    assert summary["joy"] == pytest.approx({"A": 0.9, "B": 0.8, "C": 0.7})
