@@ -9,7 +9,7 @@
 set -euo pipefail
 out=${1:-${OUT:-benchmark_results}}
 py=${PYTHON:-python3}
-torch_hsnet=benchmarks/torch_hsnet.py  # the eager PyTorch HSNet (the baseline)
+torch_hsnet=convert/torch_hsnet.py  # the eager PyTorch HSNet (the baseline)
 if [[ ${SMOKE:-0} == 1 ]]; then
   dtypes="float32" batches="2" size=(--image_size 75 --eval_batch_size 4)
   timed=(--steps 2 --steps_per_dispatch 1 --warmup 1) epoch=(--epoch_train_size 4 --epoch_val_size 3)

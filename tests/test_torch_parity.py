@@ -1,6 +1,7 @@
-"""The whole HSNet against an independent PyTorch implementation (benchmarks/torch_hsnet.py)
+"""The whole HSNet against an independent PyTorch implementation (convert/torch_hsnet.py)
 with the same random weights and BatchNorm statistics: features, logits, gates and gradients
-at the paper's 224x224 input, where FGAL upsamples 5->12 and 12->25.
+at the paper's 224x224 input, where FGAL upsamples 5->12 and 12->25; and five training steps
+(Adam, BatchNorm in training mode) on the same batches, at 75 px.
 
 Both sides compute in float64, so the comparison is of the functions, not of float32
 rounding (which over 60 layers and training-mode BatchNorm reaches ~1e-4 relative)."""
@@ -13,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from benchmarks import torch_hsnet
+from convert import torch_hsnet
+from hsnet_jax import train_step
 from hsnet_jax.models import HSNet
 
 SIZE = 224
@@ -49,11 +51,11 @@ def test_inference_matches_pytorch(pair):
     with torch.no_grad():
         stem = reference.stem(xt)
         f_a, f_b, f_c = reference.body(stem)
-        expected = reference.fgal(f_a, f_b, f_c)
+        expected, gates = reference.fgal(f_a, f_b, f_c)
     for name, t in (("stem", stem), ("f_a", f_a), ("f_b", f_b), ("f_c", f_c)):
         assert _rel(feats[name], t.permute(0, 2, 3, 1).numpy()) < 1e-10, name
     assert _rel(logits, expected.numpy()) < 1e-10
-    assert feats["gates"].shape == (4, 3)
+    assert _rel(feats["gates"], gates.numpy()) < 1e-10 and feats["gates"].shape == (4, 3)
     assert np.all((feats["gates"] > 0) & (feats["gates"] < 1))
 
 
@@ -92,7 +94,7 @@ def test_one_training_step_keeps_pytorchs_running_statistics():
     features: n = batch) stores PyTorch's running mean and UNBIASED running variance."""
     torch.manual_seed(0)
     reference = torch_hsnet.randomize_(torch_hsnet.HSNet(7), seed=2).double()
-    # Copies: to_flax's arrays share torch's memory, which torch's forward then updates in place.
+    # Copies (to_flax copies too): torch's forward updates its statistics in place.
     variables = jax.tree.map(np.copy, torch_hsnet.to_flax(reference))
     pixels = np.random.default_rng(3).integers(0, 256, (4, 75, 75, 3))
     x = (pixels.astype(np.float64) - 127.5) / 128.0
@@ -109,3 +111,48 @@ def test_one_training_step_keeps_pytorchs_running_statistics():
         assert _rel(ours[path], value) < 1e-10, jax.tree_util.keystr(path)
     # The FGAL variances differ from Flax's biased ones by n/(n-1) = 4/3: a test that can fail.
     assert _rel(updates["batch_stats"]["fgal"]["norm_a"]["var"], expected["fgal"]["norm_a"]["var"]) < 1e-10
+@pytest.mark.slow
+def test_five_adam_steps_match_pytorch():
+    """Training as PyTorch does it: the same initial weights, the same (already augmented)
+    batches, five Adam steps at lr 1e-3 with BatchNorm in training mode, float64 on both sides.
+    The augmentation's random numbers are not part of this (JAX's and torch's differ)."""
+    torch.manual_seed(0)
+    reference = torch_hsnet.randomize_(torch_hsnet.HSNet(7), seed=2).double().train()
+    variables = jax.tree.map(np.asarray, torch_hsnet.to_flax(reference))
+    rng = np.random.default_rng(3)
+    batches = [((rng.integers(0, 256, (4, 75, 75, 3)) - 127.5) / 128.0, rng.integers(0, 7, 4)) for _ in range(5)]
+
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    for x, y in batches:
+        opt.zero_grad()
+        F.cross_entropy(reference(torch.from_numpy(x).permute(0, 3, 1, 2)), torch.from_numpy(y)).backward()
+        opt.step()
+
+    model = HSNet(7, dtype=jnp.float64)
+    tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8,
+                                   freeze_stem=False)
+
+    @jax.jit
+    def step(params, batch_stats, opt_state, x, y):
+        def loss_fn(params):
+            logits, updates = model.apply({"params": params, "batch_stats": batch_stats}, x, train=True,
+                                          mutable=["batch_stats"])
+            return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean(), updates["batch_stats"]
+
+        grads, batch_stats = jax.grad(loss_fn, has_aux=True)(params)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), batch_stats, opt_state
+
+    params, batch_stats, opt_state = variables["params"], variables["batch_stats"], tx.init(variables["params"])
+    for x, y in batches:
+        params, batch_stats, opt_state = step(params, batch_stats, opt_state, x, y)
+
+    trained = torch_hsnet.to_flax(reference)
+    worst = {}
+    for (path, got), want in zip(jax.tree_util.tree_leaves_with_path(params), jax.tree.leaves(trained["params"])):
+        worst[jax.tree_util.keystr(path)] = _rel(got, want)
+    assert max(worst.values()) < 1e-8, max(worst, key=worst.get)
+    # Running means and (unbiased, as PyTorch keeps them) running variances of every BatchNorm.
+    stats = zip(jax.tree_util.tree_leaves_with_path(batch_stats), jax.tree.leaves(trained["batch_stats"]))
+    for (path, got), want in stats:
+        assert _rel(got, want) < 1e-8, jax.tree_util.keystr(path)
