@@ -176,18 +176,15 @@ class InceptionResnetV1Body(nn.Module):
             self.add_module(f"repeat_3_{i}", block8(0.20))
         self.block8 = block8(no_relu=True)
 
+    def _repeat(self, x, stage: int, n: int):
+        for i in range(n):
+            x = getattr(self, f"repeat_{stage}_{i}")(x)
+        return x
+
     def forward(self, x):
-        for i in range(5):
-            x = getattr(self, f"repeat_1_{i}")(x)
-        f_a = x
-        x = self.mixed_6a(x)
-        for i in range(10):
-            x = getattr(self, f"repeat_2_{i}")(x)
-        f_b = x
-        x = self.mixed_7a(x)
-        for i in range(5):
-            x = getattr(self, f"repeat_3_{i}")(x)
-        return f_a, f_b, self.block8(x)
+        f_a = self._repeat(x, 1, 5)
+        f_b = self._repeat(self.mixed_6a(f_a), 2, 10)
+        return f_a, f_b, self.block8(self._repeat(self.mixed_7a(f_b), 3, 5))
 
 
 class FGAL(nn.Module):
@@ -240,9 +237,7 @@ class HSNet(nn.Module):
         """Logits [N, classes]; with `return_gates` also FGAL's gates [N, 3] (None without FGAL)."""
         if self.freeze_stem:
             self.stem.eval()
-            with torch.no_grad():
-                x = self.stem(x)
-        else:
+        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.freeze_stem):
             x = self.stem(x)
         f_a, f_b, f_c = self.body(x)
         if self.use_fgal:

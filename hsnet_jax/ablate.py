@@ -104,7 +104,8 @@ def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = 
     for i, row in enumerate(rows, 1):
         workdir = os.path.join(root, row.name)
         finished = row_cells(root, row, seed_list) is not None
-        _say(f"[{i}/{len(rows)}] {row.name}: " + (f"finished, kept ({workdir})" if finished else f"training in {workdir}"))
+        state = f"finished, kept ({workdir})" if finished else f"training in {workdir}"
+        _say(f"[{i}/{len(rows)}] {row.name}: {state}")
         if finished and not several:
             continue
         if several:  # skips its finished seeds; (re)writes the row's seeds.json

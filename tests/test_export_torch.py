@@ -18,7 +18,7 @@ from convert.torch_hsnet import load_exported, sidecar_path
 from hsnet_jax import checkpoint
 from hsnet_jax.config import base_config
 from hsnet_jax.models import HSNet, normalize
-from hsnet_jax.train import create_model
+from hsnet_jax.models import create_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SIZE = 75
