@@ -100,6 +100,12 @@ def test_parameter_counts():
     variables, _ = _shapes(HSNet(7), 75)
     assert _count(variables["params"]) == 13_662_808
     assert _count(variables["params"]["stem"]) == 615_552
+    # The literal FGAL (eq. 11-17) has the same parameters; only the statistics of the
+    # standardising BatchNorm go.
+    literal, _ = _shapes(HSNet(7, fgal_standardize=False), 75)
+    assert jax.tree.map(lambda a: a.shape, literal["params"]) == jax.tree.map(lambda a: a.shape, variables["params"])
+    assert set(variables["batch_stats"]["fgal"]) == {"norm_a", "norm_b", "norm_c"}
+    assert "fgal" not in literal["batch_stats"]
 
 
 @pytest.fixture(scope="module")
@@ -160,17 +166,17 @@ def test_upsample_nearest_matches_torch_interpolate(src, dst):
                                   want.numpy().transpose(0, 2, 3, 1))
 
 
-@pytest.mark.parametrize("train", [False, True])
-def test_fgal_is_gated_sum_of_level_classifiers(train):
+@pytest.mark.parametrize("train, standardize", [(False, True), (True, True), (True, False)])
+def test_fgal_is_gated_sum_of_level_classifiers(train, standardize):
     rng = np.random.default_rng(0)
     f_a, f_b, f_c = (rng.normal(size=s).astype(np.float32)
                      for s in [(4, 12, 12, 8), (4, 5, 5, 16), (4, 2, 2, 32)])
-    fgal = FGAL(num_classes=4)
+    fgal = FGAL(num_classes=4, standardize=standardize)
     variables = fgal.init(jax.random.key(0), f_a, f_b, f_c)
     params = jax.tree.map(lambda p: p + rng.normal(0, 0.1, p.shape).astype(np.float32), variables["params"])
     stats = {name: {"mean": rng.normal(0, 0.5, s["mean"].shape).astype(np.float32),
                     "var": rng.uniform(0.5, 2.0, s["var"].shape).astype(np.float32)}
-             for name, s in variables["batch_stats"].items()}
+             for name, s in variables.get("batch_stats", {}).items()}
     (logits, gates), _ = fgal.apply({"params": params, "batch_stats": stats}, f_a, f_b, f_c,
                                     train=train, mutable=["batch_stats"])
 
@@ -187,10 +193,10 @@ def test_fgal_is_gated_sum_of_level_classifiers(train):
     want_logits, want_gates = 0, []
     for level, t in (("a", t_a), ("b", t_b), ("c", t_c)):
         psi = t.mean(axis=(1, 2))
-        # Standardised without scale or bias: batch statistics in training, running ones after.
-        norm = stats[f"norm_{level}"]
-        mean, var = (psi.mean(0), psi.var(0)) if train else (norm["mean"], norm["var"])
-        psi = (psi - mean) / np.sqrt(var + 1e-3)
+        if standardize:  # without scale or bias: batch statistics in training, running ones after
+            norm = stats[f"norm_{level}"]
+            mean, var = (psi.mean(0), psi.var(0)) if train else (norm["mean"], norm["var"])
+            psi = (psi - mean) / np.sqrt(var + 1e-3)
         dense = lambda name: psi @ np.asarray(params[name]["kernel"]) + np.asarray(  # noqa: E731
             params[name]["bias"])
         gate = 1 / (1 + np.exp(-dense(f"gate_{level}")))
@@ -207,6 +213,16 @@ def test_fgal_starts_with_open_gates_and_zero_logits():
     np.testing.assert_array_equal(np.asarray(gates), 0.5)
     np.testing.assert_array_equal(np.asarray(logits), 0.0)
     assert not any(name.startswith("norm_") for name in variables["params"])  # no parameters
+
+
+def test_literal_fgal_starts_from_he_initialised_gates():
+    f_a, f_b, f_c = (jnp.ones(s) for s in [(2, 12, 12, 256), (2, 5, 5, 512), (2, 2, 2, 1024)])
+    params = FGAL(num_classes=4, standardize=False).init(jax.random.key(0), f_a, f_b, f_c)["params"]
+    for level, fan_in in (("a", 256), ("b", 512), ("c", 1024)):
+        for layer in ("gate", "classifier"):
+            kernel = np.asarray(params[f"{layer}_{level}"]["kernel"])
+            # He (fan-in) normal, eq. 18: standard deviation sqrt(2 / fan_in).
+            assert 0.85 < kernel.std() * np.sqrt(fan_in / 2) < 1.15, (layer, level)
 
 
 def _forward(model, variables, x, **kwargs):
