@@ -390,7 +390,8 @@ def main(argv) -> int:
          "  training_curves.png    loss and accuracy per epoch\n"
          "  tensorboard/           TensorBoard events (tensorboard --logdir ...)\n"
          "  checkpoints/latest|best  orbax checkpoints (restore: hsnet_jax.checkpoint.restore_variables)\n"
-         "  eval/test_metrics.json, eval/test_confusion_matrix.png  the best checkpoint on the test split")
+         "  eval/test_metrics.json, eval/test_confusion_matrix.png  the best checkpoint on the test split\n"
+         "  eval/test_examples.png, eval/test_gates.png  Fig. 5 faces; FGAL's gates per class (with FGAL)")
     return 0
 
 

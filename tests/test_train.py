@@ -87,7 +87,8 @@ def test_end_to_end_outputs(reference):
     report = json.load(open(os.path.join(workdir, "eval", "test_metrics.json")))
     assert set(report) >= {"accuracy", "mean_accuracy", "per_class", "confusion_matrix", "class_names"}
     assert np.sum(report["confusion_matrix"]) == 140  # the whole test split of synthetic/small
-    for png in ("eval/test_confusion_matrix.png", "training_curves.png"):
+    for png in ("eval/test_confusion_matrix.png", "eval/test_examples.png", "eval/test_gates.png",
+                "training_curves.png"):
         assert open(os.path.join(workdir, png), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
     meta = checkpoint.read_meta(workdir, "best")
     assert meta["metrics"]["val_accuracy"] == max(r["val_accuracy"] for r in records)
