@@ -79,7 +79,10 @@ def test_cli_trains_each_seed_once_and_prints_the_spread(tmp_path):
                "--seeds", "0,1", "--config.dataset=synthetic/small", f"--config.data_dir={tmp_path / 'data'}",
                "--config.max_train_examples=16", "--config.max_eval_examples=16", "--config.batch_size=8",
                "--config.num_epochs=1", "--config.eval_batch_size=70"]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    # One compilation cache for both seeds and the rerun: only what differs is compiled twice.
+    env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla_cache"),
+               JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-3000:]
     with open(workdir / "seeds.json") as f:
         summary = json.load(f)
@@ -97,7 +100,7 @@ def test_cli_trains_each_seed_once_and_prints_the_spread(tmp_path):
 
     # Both finished: a rerun trains nothing and prints the same line.
     before = os.path.getmtime(seeds.report_path(str(workdir / "seed_1")))
-    again = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert again.returncode == 0 and "[seed 1, 2/2] finished, kept" in again.stderr
     assert seeds.summary_line(summary) in again.stderr
     assert os.path.getmtime(seeds.report_path(str(workdir / "seed_1"))) == before
