@@ -31,8 +31,8 @@ from hsnet_jax.errors import HSNetError  # noqa: E402
 
 PREPROCESSING = {
     "layout": "NCHW, RGB, float32",
-    "resize": "bilinear to image_size x image_size, half-pixel centres, no antialiasing "
-              "(hsnet_jax.data.preprocess_eval; torch: F.interpolate(mode='bilinear', align_corners=False))",
+    "resize": "bilinear to image_size x image_size, half-pixel centres, antialiased when shrinking "
+              "(hsnet_jax.data.preprocess_eval; torchvision: Resize((image_size, image_size), antialias=True))",
     "normalize": "(pixels - 127.5) / 128 on 0-255 pixels (hsnet_jax.models.normalize)",
 }
 
