@@ -109,7 +109,11 @@ def test_a_resume_into_another_run_is_refused_naming_both_values(tmp_path, monke
     # A model option the checkpoint predates is compared too (the whole config.model is).
     config = _run_config()
     config.model.fgal_standardize = False
+    older = json.loads(json.dumps(meta))
+    del older["run"]["model"]["fgal_standardize"]  # as written before the option existed
     with pytest.raises(HSNetError, match="model.fgal_standardize: checkpoint None, this run False"):
+        checkpoint.check_same_run(older, checkpoint.run_identity(config, CLASSES), where)
+    with pytest.raises(HSNetError, match="model.fgal_standardize: checkpoint True, this run False"):
         checkpoint.check_same_run(meta, checkpoint.run_identity(config, CLASSES), where)
     # Another stem checkpoint is another run; the same one given by a relative path is not.
     ktl = json.loads(json.dumps(dict(run=checkpoint.run_identity(_run_config(**{"ktl.stem_checkpoint": stem}),
