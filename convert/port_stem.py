@@ -33,7 +33,7 @@ from facenet_pytorch.models.inception_resnet_v1 import InceptionResnetV1 as Torc
 from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
 from facenet_pytorch.models.utils.download import download_url_to_file
 
-from hsnet_jax import pretrained
+from hsnet_jax import cli, pretrained
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import InceptionResnetV1, Stem, normalize
 
@@ -266,4 +266,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

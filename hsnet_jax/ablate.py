@@ -30,7 +30,7 @@ import ml_collections
 from absl import app, flags
 from ml_collections import config_flags
 
-from hsnet_jax import pretrained, seeds, train
+from hsnet_jax import cli, distributed, pretrained, runlock, seeds, train
 from hsnet_jax.errors import HSNetError
 
 PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2_stem` "
@@ -86,16 +86,23 @@ def row_cells(root: str, row: Row, seed_list: Sequence[int] | None = None) -> tu
 
 
 def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False,
-                 seed_list: Sequence[int] | None = None) -> str | None:
+                 seed_list: Sequence[int] | None = None) -> str:
     """Trains and evaluates every row not finished yet (with several seeds: every unfinished
     seed of it, in ROOT/<row>/seed_<n>); returns the markdown table, also written to
-    ROOT/ablation.md, or None when a SIGTERM stopped a row (it saved; rerun)."""
+    ROOT/ablation.md. Raises `cli.Stopped` when SIGTERM / Ctrl-C stopped a row (it saved;
+    rerun). ROOT is held like a trainer's workdir (`hsnet_jax.runlock`)."""
     root = os.path.abspath(root)
     if not skip_ktl:
         if not config.ktl.stem_checkpoint:
             raise HSNetError(f"the KTL rows of Table 6 need the ported VGGFace2 stem: {PORT_HINT}; "
                              "or pass --skip_ktl to run only the rows without KTL")
         pretrained.load_stem_variables(config.ktl.stem_checkpoint)  # a bad stem fails now, not after 4 rows
+    with runlock.hold(root, what="ablation"):
+        return _run_rows(config, root, skip_ktl, seed_list)
+
+
+def _run_rows(config: ml_collections.ConfigDict, root: str, skip_ktl: bool,
+              seed_list: Sequence[int] | None) -> str:
     several = bool(seed_list) and len(seed_list) > 1
     if seed_list and not several:
         config = ml_collections.ConfigDict(config.to_dict())
@@ -108,13 +115,14 @@ def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = 
         _say(f"[{i}/{len(rows)}] {row.name}: {state}")
         if finished and not several:
             continue
-        if several:  # skips its finished seeds; (re)writes the row's seeds.json
-            done = seeds.run_seeds(row_config(config, row), workdir, seed_list, train.train_and_evaluate)
-        else:
-            done = train.train_and_evaluate(row_config(config, row), workdir)
-        if not done:
-            _say(f"stopped by SIGTERM during row {row.name}; rerun the same command to go on")
-            return None
+        try:
+            if several:  # skips its finished seeds; (re)writes the row's seeds.json
+                seeds.run_seeds(row_config(config, row), workdir, seed_list, train.train_and_evaluate)
+            else:
+                train.train_and_evaluate(row_config(config, row), workdir)
+        except cli.Stopped as e:
+            _say(f"stopped by {e} during row {row.name}; rerun the same command to go on")
+            raise
     table = ablation_table(root, config.dataset, seed_list)
     if jax.process_index() == 0:
         with open(os.path.join(root, "ablation.md"), "w") as f:
@@ -150,15 +158,9 @@ def main(argv) -> int:
         return 2
     config = flags.FLAGS.config
     root = flags.FLAGS.workdir or default_root(flags.FLAGS["config"].config_filename)
-    try:
-        train.initialize_distributed(config)
-        seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else None
-        table = run_ablation(config, root, flags.FLAGS.skip_ktl, seed_list)
-    except HSNetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    if table is None:
-        return train.SIGTERM_EXIT
+    distributed.initialize_distributed(config)
+    seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else None
+    table = run_ablation(config, root, flags.FLAGS.skip_ktl, seed_list)
     if jax.process_index() == 0:
         print(table, end="")
         print(f"wrote {os.path.join(os.path.abspath(root), 'ablation.md')}")
@@ -179,4 +181,4 @@ def define_flags() -> None:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=train.parse_flags)
+    app.run(lambda argv: sys.exit(cli.run(main, argv)), flags_parser=train.parse_flags)

@@ -8,13 +8,24 @@
 reduce-on-plateau state (what resuming needs), `meta` = JSON: where in the run the checkpoint
 was taken and which network and classes it holds, so a checkpoint of another architecture or
 class count is refused by name, and `run` (`run_identity`), so a resume into another run is too.
+
+A checkpoint that cannot be read (truncated or missing array files after a storage failure
+or a partial copy) is reported by name; resuming moves it aside to
+WORKDIR/checkpoints/damaged/<which>-<step>-<time> (kept for inspection, out of orbax's sight)
+and takes the newest intact one. A save that does not fit on the disk is refused before
+anything is written (one line naming the directory); one that fails while writing (the disk
+filled meanwhile) ends in one line too. Either way the earlier checkpoints are intact: orbax
+writes into a temporary directory and renames it only when complete.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-from typing import Any, Mapping
+import shutil
+import time
+from typing import Any, Callable, Mapping
 
 import jax
 import ml_collections
@@ -45,13 +56,74 @@ def open_manager(workdir: str, which: str, keep: int = 1, read_only: bool = Fals
     return ocp.CheckpointManager(checkpoint_dir(workdir, which), options=options, item_names=items)
 
 
+# Orbax logs every failure of its background save threads at ERROR level, with tracebacks;
+# the trainer reports the same failure itself, as one line.
+logging.getLogger("absl").addFilter(lambda record: f"{os.sep}orbax{os.sep}" not in record.pathname)
+SPACE_MARGIN = 1.1  # free space a save needs, as a multiple of the arrays' bytes
+
+
+class DamagedCheckpointError(HSNetError):
+    """A checkpoint whose files cannot be read back."""
+
+
+def _root_reason(e: BaseException, limit: int = 200) -> str:
+    """The innermost cause of `e`, on one line."""
+    while e.__cause__ is not None or e.__context__ is not None:
+        e = e.__cause__ or e.__context__
+    reason = " ".join(str(e).split())
+    return reason if len(reason) < limit else reason[:limit] + " ..."
+
+
+def _restore(manager: ocp.CheckpointManager, step: int, args: ocp.args.Composite) -> Any:
+    """`manager.restore`, with any failure to read the files as one DamagedCheckpointError."""
+    try:
+        return manager.restore(step, args=args)
+    except HSNetError:
+        raise
+    except Exception as e:  # TensorStore, orbax and JSON errors have no common type
+        raise DamagedCheckpointError(f"checkpoint {os.path.join(str(manager.directory), str(step))} "
+                                     f"cannot be read ({_root_reason(e)})") from None
+
+
+def move_aside(workdir: str, which: str, step: int) -> str:
+    """Moves checkpoint `step` of `which` to checkpoints/damaged/ and returns where it went."""
+    damaged = os.path.join(os.path.abspath(workdir), "checkpoints", "damaged")
+    os.makedirs(damaged, exist_ok=True)
+    target = os.path.join(damaged, f"{which}-{step}-{time.strftime('%Y%m%d-%H%M%S')}")
+    os.rename(os.path.join(checkpoint_dir(workdir, which), str(step)), target)
+    return target
+
+
 def save(manager: ocp.CheckpointManager, step: int, variables: Mapping[str, Any], meta: Mapping[str, Any],
          train: Any = None) -> None:
-    """Starts writing checkpoint `step` (returns once the arrays are on the host)."""
+    """Starts writing checkpoint `step` (returns once the arrays are on the host); refuses,
+    before writing anything, a checkpoint that does not fit in the free space."""
+    need = SPACE_MARGIN * sum(leaf.nbytes for leaf in jax.tree.leaves((dict(variables), train)))
+    free = shutil.disk_usage(manager.directory).free
+    if need > free:
+        raise HSNetError(f"no space left for checkpoint {step} in {manager.directory}: it needs "
+                         f"{need / 2**20:.0f} MiB, {free / 2**20:.0f} MiB are free; the earlier checkpoints "
+                         "are intact: free some space and rerun to resume")
     items = dict(variables=ocp.args.StandardSave(dict(variables)), meta=ocp.args.JsonSave(dict(meta)))
     if train is not None:
         items["train"] = ocp.args.StandardSave(train)
-    manager.save(step, args=ocp.args.Composite(**items))
+    try:
+        manager.save(step, args=ocp.args.Composite(**items))
+    except Exception as e:  # the previous asynchronous save failed
+        raise _write_error(manager, e) from None
+
+
+def wait(manager: ocp.CheckpointManager) -> None:
+    """Waits for the asynchronous save in flight; a failed one becomes one HSNetError."""
+    try:
+        manager.wait_until_finished()
+    except Exception as e:
+        raise _write_error(manager, e) from None
+
+
+def _write_error(manager: ocp.CheckpointManager, e: Exception) -> HSNetError:
+    return HSNetError(f"writing a checkpoint in {manager.directory} failed ({_root_reason(e)}); the earlier "
+                      "checkpoints are intact: fix the cause and rerun to resume")
 
 
 def _manager_with_checkpoint(workdir: str, which: str) -> tuple[ocp.CheckpointManager, int]:
@@ -108,7 +180,7 @@ def check_same_run(meta: Mapping[str, Any], run: Mapping[str, Any], where: str) 
 def read_meta(workdir: str, which: str = "best") -> dict[str, Any]:
     """The JSON metadata of the `which` checkpoint: epoch, step, class_names, architecture, metrics."""
     manager, step = _manager_with_checkpoint(workdir, which)
-    return dict(manager.restore(step, args=ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
+    return dict(_restore(manager, step, ocp.args.Composite(meta=ocp.args.JsonRestore()))["meta"])
 
 
 def restore_variables(workdir: str, which: str = "latest", *,
@@ -121,7 +193,7 @@ def restore_variables(workdir: str, which: str = "latest", *,
     manager, step = _manager_with_checkpoint(workdir, which)
     if expected:
         check_architecture(read_meta(workdir, which), expected, checkpoint_dir(workdir, which))
-    restored = manager.restore(step, args=ocp.args.Composite(variables=ocp.args.StandardRestore()))
+    restored = _restore(manager, step, ocp.args.Composite(variables=ocp.args.StandardRestore()))
     variables = restored["variables"]
     return {"params": variables["params"], "batch_stats": variables["batch_stats"]}
 
@@ -130,11 +202,46 @@ def restore_train(manager: ocp.CheckpointManager, step: int, abstract_variables:
                   abstract_train: Any) -> tuple[Any, Any, dict[str, Any]]:
     """(variables, train state, meta) of checkpoint `step`, laid out like the given abstract
     trees (shapes, dtypes and shardings), for resuming."""
-    restored = manager.restore(step, args=ocp.args.Composite(
-        variables=ocp.args.StandardRestore(abstract_variables),
-        train=ocp.args.StandardRestore(abstract_train),
-        meta=ocp.args.JsonRestore()))
+    try:
+        restored = manager.restore(step, args=ocp.args.Composite(
+            variables=ocp.args.StandardRestore(abstract_variables),
+            train=ocp.args.StandardRestore(abstract_train),
+            meta=ocp.args.JsonRestore()))
+    except Exception as e:
+        # Unreadable files, or readable ones that do not fit this run's state? Only the former
+        # is damage (and moved aside); reading without the target tells them apart.
+        _restore(manager, step, ocp.args.Composite(variables=ocp.args.StandardRestore(),
+                                                   train=ocp.args.StandardRestore(),
+                                                   meta=ocp.args.JsonRestore()))
+        raise HSNetError(f"checkpoint {os.path.join(str(manager.directory), str(step))} does not fit this "
+                         f"run's training state ({_root_reason(e)}); use another --workdir") from None
     return restored["variables"], restored["train"], dict(restored["meta"])
+
+
+def restore_newest_intact(workdir: str, manager: ocp.CheckpointManager, keep: int, abstract_variables: Any,
+                          abstract_train: Any, say: Callable[[str], None]
+                          ) -> tuple[ocp.CheckpointManager, int | None, Any]:
+    """(manager, step, restore_train's triple) of the newest readable checkpoint of `manager`
+    (WORKDIR's "latest"), or (manager, None, None) when there is none. Unreadable ones are
+    named and moved aside (by process 0; the others wait), and the manager is reopened without
+    them; when checkpoints exist but none is intact, HSNetError."""
+    moved = []
+    while (step := manager.latest_step()) is not None:
+        try:
+            return manager, step, restore_train(manager, step, abstract_variables, abstract_train)
+        except DamagedCheckpointError as e:
+            if jax.process_index() == 0:
+                moved.append(move_aside(workdir, "latest", step))
+                say(f"warning: {e}; moved it to {moved[-1]}")
+            if jax.process_count() > 1:
+                from jax.experimental import multihost_utils
+                multihost_utils.sync_global_devices(f"hsnet_jax moved checkpoint {step} aside")
+            manager.close()
+            manager = open_manager(workdir, "latest", keep=keep)
+    if moved:
+        raise HSNetError(f"no intact checkpoint left in {checkpoint_dir(workdir, 'latest')} (the damaged ones are "
+                         f"in {os.path.dirname(moved[0])}); rerun to start the run from its beginning")
+    return manager, None, None
 
 
 def config_path(workdir: str) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import jax
 import numpy as np
 
-from hsnet_jax import checkpoint, data, metrics
+from hsnet_jax import checkpoint, cli, data, metrics
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
 from hsnet_jax.train_step import make_mesh, make_predict_fn
@@ -217,4 +217,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

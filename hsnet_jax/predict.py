@@ -22,7 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 from PIL import Image
 
-from hsnet_jax import annotate, checkpoint
+from hsnet_jax import annotate, checkpoint, cli
 from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
@@ -175,4 +175,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

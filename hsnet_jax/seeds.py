@@ -88,10 +88,11 @@ def summary_line(summary: dict[str, Any]) -> str:
 
 
 def run_seeds(config: ml_collections.ConfigDict, root: str, seeds: Sequence[int],
-              train_fn: TrainFn) -> dict[str, Any] | None:
+              train_fn: TrainFn) -> dict[str, Any]:
     """Trains every unfinished seed of `config` in ROOT/seed_<n>, then writes ROOT/seeds.json.
 
-    Returns the summary, or None when a SIGTERM stopped a seed (it saved; rerun to go on).
+    Returns the summary; a seed stopped by SIGTERM / Ctrl-C raises `cli.Stopped` from
+    `train_fn` (it saved; rerun to go on).
     """
     root = os.path.abspath(root)
     for i, seed in enumerate(seeds, 1):
@@ -102,9 +103,7 @@ def run_seeds(config: ml_collections.ConfigDict, root: str, seeds: Sequence[int]
         _say(f"[seed {seed}, {i}/{len(seeds)}] training in {workdir}")
         seeded = ml_collections.ConfigDict(config.to_dict())
         seeded.seed = seed
-        if not train_fn(seeded, workdir):
-            _say(f"stopped by SIGTERM during seed {seed}; rerun the same command to go on")
-            return None
+        train_fn(seeded, workdir)
     summary = summarize(root, seeds)
     if summary is None:  # a seed's report vanished between its run and now
         raise HSNetError(f"a seed's test report under {root} disappeared during the run")

@@ -5,16 +5,17 @@ r"""Trains HSNet with the paper's recipe on any number of devices and hosts, res
 The default workdir is ./workdirs/<config file name> (e.g. workdirs/raf). Re-running the
 same command on a workdir that holds a checkpoint resumes it; the run then ends with the
 same weights as one that was never interrupted (the batches, the augmentation and the
-optimiser state all follow from the checkpoint). SIGTERM saves at the next dispatch boundary
-and exits with status 143. What a run leaves is described in the README ("## Outputs of a run").
+optimiser state all follow from the checkpoint). SIGTERM or Ctrl-C save at the next dispatch
+boundary and exit with status 143 / 130. A second trainer on the same workdir stops at once
+(`hsnet_jax.runlock`). What a run leaves is described in the README ("## Outputs of a run").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
-import signal
 import sys
 import time
 from typing import Any
@@ -27,32 +28,10 @@ from absl import app, flags, logging
 from jax.experimental import multihost_utils
 from ml_collections import config_flags
 
-from hsnet_jax import checkpoint, plateau, seeds, train_step
+from hsnet_jax import checkpoint, cli, distributed, plateau, runlock, seeds, train_step
 from hsnet_jax.config import check_config
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
-
-SIGTERM_EXIT = 128 + signal.SIGTERM
-
-
-def cluster_detected() -> bool:
-    """A multi-process job that `jax.distributed.initialize()` can configure itself from."""
-    env = os.environ
-    return bool(env.get("JAX_COORDINATOR_ADDRESS") or int(env.get("SLURM_NTASKS", "1")) > 1
-                or int(env.get("OMPI_COMM_WORLD_SIZE", "1")) > 1
-                or "," in env.get("TPU_WORKER_HOSTNAMES", ""))
-
-
-def initialize_distributed(config: ml_collections.ConfigDict) -> None:
-    """`jax.distributed.initialize()` when the config asks ("yes") or, with "auto", when a
-    cluster is detected. JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID set the
-    coordinator by hand; otherwise JAX's SLURM, Open MPI and Cloud TPU detection applies."""
-    if config.distributed == "no" or (config.distributed == "auto" and not cluster_detected()):
-        return
-    env = os.environ
-    kwargs = {k: int(env[v]) for k, v in (("num_processes", "JAX_NUM_PROCESSES"),
-                                          ("process_id", "JAX_PROCESS_ID")) if v in env}
-    jax.distributed.initialize(**kwargs)
 
 
 def load_data(config: ml_collections.ConfigDict):
@@ -98,21 +77,6 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(-np.mean(logp[np.arange(len(labels)), labels]))
 
 
-class _Sigterm:
-    """Remembers a SIGTERM so the loop can save at the next dispatch boundary and exit."""
-
-    def __init__(self):
-        self.received = False
-        self._previous = signal.signal(signal.SIGTERM, self._handle)
-
-    def _handle(self, signum, frame):
-        self.received = True
-
-    def restore(self) -> None:
-        """Back to the previous handler (the final evaluation is not resumable)."""
-        signal.signal(signal.SIGTERM, self._previous)
-
-
 class _Logger:
     """metrics.jsonl + TensorBoard (tensorboardX, no TensorFlow); process 0 writes."""
 
@@ -154,14 +118,19 @@ def _abstract(tree):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     """Trains (or resumes) the run in `workdir`, then evaluates its best checkpoint on the
-    test split. Returns the test report of `hsnet_jax.evaluate.evaluate_workdir`."""
+    test split. Returns the test report of `hsnet_jax.evaluate.evaluate_workdir`; raises
+    `cli.Stopped` when SIGTERM / Ctrl-C stopped the run (after saving)."""
+    check_config(config)
+    with runlock.hold(workdir):
+        return _train_and_evaluate(config, os.path.abspath(workdir))
+
+
+def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     from hsnet_jax import data
 
     mesh = train_step.make_mesh()
     check_config(config, mesh.devices.size)
     train_step.check_batch_size(config.batch_size, mesh)
-    workdir = os.path.abspath(workdir)
-    os.makedirs(workdir, exist_ok=True)
     train, val = load_data(config)
     num_classes = len(train.class_names)
     config = _resolved(config)
@@ -171,10 +140,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
     latest = checkpoint.open_manager(workdir, "latest", keep=config.checkpoint_keep)
     best = checkpoint.open_manager(workdir, "best", keep=1)
-    resume = latest.latest_step()
-    if resume is not None:  # refuse another run before spending time on compiling
-        checkpoint.check_same_run(checkpoint.read_meta(workdir, "latest"), run,
-                                  checkpoint.checkpoint_dir(workdir, "latest"))
+    if latest.latest_step() is not None:  # refuse another run before spending time on compiling
+        with contextlib.suppress(checkpoint.DamagedCheckpointError):  # named and moved aside below
+            checkpoint.check_same_run(checkpoint.read_meta(workdir, "latest"), run,
+                                      checkpoint.checkpoint_dir(workdir, "latest"))
 
     model = create_model(config, num_classes, bn_axis_name=train_step.DATA)
     variables = jax.jit(lambda: model.init(jax.random.key(config.seed),
@@ -189,11 +158,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
     meta = dict(epoch=0, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0,
                 best_val_accuracy=-1.0, best_epoch=-1, class_names=list(train.class_names),
                 dataset=config.dataset, image_size=config.image_size, run=run, **arch)
+    latest, resume, restored = checkpoint.restore_newest_intact(
+        workdir, latest, config.checkpoint_keep,
+        _abstract({"params": state.params, "batch_stats": state.batch_stats}),
+        _abstract({"step": state.step, "opt_state": state.opt_state, "plateau": state.plateau}), _say)
     if resume is not None:
-        v, t, meta = checkpoint.restore_train(
-            latest, resume,
-            _abstract({"params": state.params, "batch_stats": state.batch_stats}),
-            _abstract({"step": state.step, "opt_state": state.opt_state, "plateau": state.plateau}))
+        v, t, meta = restored
         state = state.replace(params=v["params"], batch_stats=v["batch_stats"], **t)
         _say(f"resuming {workdir} at epoch {meta['epoch'] + 1}, step {meta['step_in_epoch']} of the epoch "
              f"(global step {resume})")
@@ -206,17 +176,19 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
                                          max_rotation=config.max_rotation, seed=config.seed)
     predict = train_step.make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
     logger = _Logger(workdir, meta["epoch"])
-    sigterm = _Sigterm()
-    loop = _Loop(config, workdir, mesh, sampler, images, labels, val, step_fn, predict, latest, best, logger, sigterm)
+    stop = cli.StopRequest(_say)
+    loop = _Loop(config, workdir, mesh, sampler, images, labels, val, step_fn, predict, latest, best, logger, stop)
     try:
         loop.run(state, meta)
     finally:
-        latest.wait_until_finished()
-        best.wait_until_finished()
-        logger.close()
-        sigterm.restore()
-    if sigterm.received:
-        return {}
+        try:
+            checkpoint.wait(latest)  # a Ctrl-C during the save is ignored until here
+            checkpoint.wait(best)
+        finally:
+            logger.close()
+            stop.restore()
+    if stop.received:
+        raise cli.Stopped(stop.signum)
     if jax.process_index() == 0:
         from hsnet_jax.figures import plot_history
         plot_history(workdir)
@@ -253,19 +225,20 @@ class _Loop:
     latest: Any  # checkpoint managers
     best: Any
     logger: _Logger
-    sigterm: _Sigterm
+    stop: cli.StopRequest
 
     def run(self, state: train_step.TrainState, meta: dict[str, Any]) -> None:
-        """Trains from the position in `meta` to the last epoch or the first SIGTERM."""
+        """Trains from the position in `meta` to the last epoch or the first SIGTERM / Ctrl-C."""
         steps = self.sampler.steps_per_epoch
         for epoch in range(meta["epoch"], self.config.num_epochs):
             t0 = time.perf_counter()
             start = meta["step_in_epoch"]
             state, meta = self._train(state, meta, epoch)
             train_seconds = time.perf_counter() - t0
-            if meta["step_in_epoch"] < steps:  # stopped by SIGTERM inside the epoch
+            if meta["step_in_epoch"] < steps:  # stopped by a signal inside the epoch
                 _save_latest(self.latest, state, meta)
-                _say(f"SIGTERM: saved epoch {epoch + 1} step {meta['step_in_epoch']} in {self.workdir}; "
+                checkpoint.wait(self.latest)
+                _say(f"{self.stop.name}: saved epoch {epoch + 1} step {meta['step_in_epoch']} in {self.workdir}; "
                      "rerun the same command to resume")
                 return
             state, meta, record = self._validate_and_save(state, meta, epoch)
@@ -276,13 +249,15 @@ class _Loop:
                  f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f} "
                  f"mAcc {record['val_mean_accuracy']:.4f} | lr x{record['lr_scale']:g} | "
                  f"{record['images_per_s']:.1f} img/s")
-            if self.sigterm.received:
-                _say(f"SIGTERM: saved after epoch {epoch + 1} in {self.workdir}; rerun the same command to resume")
+            if self.stop.received:
+                checkpoint.wait(self.latest)
+                _say(f"{self.stop.name}: saved after epoch {epoch + 1} in {self.workdir}; "
+                     "rerun the same command to resume")
                 return
 
     def _train(self, state, meta, epoch: int):
         """The epoch's train steps from meta["step_in_epoch"] on, `steps_per_dispatch` per call,
-        until the epoch ends or a SIGTERM arrives."""
+        until the epoch ends or a SIGTERM / Ctrl-C arrives."""
         from tqdm import tqdm
 
         k, steps = self.config.steps_per_dispatch, self.sampler.steps_per_epoch
@@ -293,7 +268,7 @@ class _Loop:
         t0 = time.perf_counter()
         pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
         for first in range(start, steps, k):
-            if self.sigterm.received:
+            if self.stop.received:
                 break
             chunk = train_step.put_indices(self.mesh, rows[first:first + k])
             state, metrics = self.step_fn(state, self.images, self.labels, chunk)
@@ -344,6 +319,8 @@ def _account(meta, first, metrics, epoch, steps_per_epoch, bar, t0, batch_size):
                 train_loss_sum=meta["train_loss_sum"] + float(losses.sum()),
                 train_accuracy_sum=meta["train_accuracy_sum"] + float(np.asarray(metrics["accuracy"]).sum()))
     bar.update(len(losses))
+    if bar.disable:  # processes other than 0 show no bar (and a disabled tqdm has no `initial`)
+        return meta
     rate = (meta["step_in_epoch"] - bar.initial) * batch_size / max(time.perf_counter() - t0, 1e-9)
     bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
     return meta
@@ -368,21 +345,14 @@ def main(argv) -> int:
     logging.set_verbosity(logging.WARNING)  # orbax logs every save at INFO
     config = flags.FLAGS.config
     workdir = flags.FLAGS.workdir or default_workdir(flags.FLAGS["config"].config_filename)
-    try:
-        initialize_distributed(config)
-        seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else [config.seed]
-        if len(seed_list) > 1:
-            summary = seeds.run_seeds(config, workdir, seed_list, train_and_evaluate)
-            if summary:
-                _say(seeds.summary_line(summary) + f"\nwrote {os.path.join(os.path.abspath(workdir), 'seeds.json')}")
-            return 0 if summary else SIGTERM_EXIT
-        config.seed = seed_list[0]
-        report = train_and_evaluate(config, workdir)
-    except HSNetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    if not report:
-        return SIGTERM_EXIT
+    distributed.initialize_distributed(config)
+    seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else [config.seed]
+    if len(seed_list) > 1:  # a signal raises cli.Stopped from the seed in training
+        summary = seeds.run_seeds(config, workdir, seed_list, train_and_evaluate)
+        _say(seeds.summary_line(summary) + f"\nwrote {os.path.join(os.path.abspath(workdir), 'seeds.json')}")
+        return 0
+    config.seed = seed_list[0]
+    report = train_and_evaluate(config, workdir)
     _say(f"test accuracy {report['accuracy']:.4f}, mean accuracy {report['mean_accuracy']:.4f}\n"
          f"run directory {os.path.abspath(workdir)}:\n"
          "  config.json            the resolved config\n"
@@ -424,4 +394,4 @@ def parse_flags(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     define_flags()
-    app.run(lambda argv: sys.exit(main(argv)), flags_parser=parse_flags)
+    app.run(lambda argv: sys.exit(cli.run(main, argv)), flags_parser=parse_flags)

@@ -1,8 +1,25 @@
-"""Shared pytest setup: the repository root on sys.path."""
+"""Shared pytest setup: the repository root on sys.path; the environment and data directory
+of the end-to-end training runs (tests/train_runs.py)."""
 
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # so tests can import the convert/ and benchmarks/ packages
+
+
+@pytest.fixture(scope="session")
+def env(tmp_path_factory):
+    """Subprocess environment sharing one persistent XLA cache: only the first run compiles."""
+    cache = tmp_path_factory.mktemp("xla_cache")
+    return dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
+                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory):
+    """Where the generated set is prepared (by the first run that needs it)."""
+    return str(tmp_path_factory.mktemp("data"))

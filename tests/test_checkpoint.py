@@ -130,3 +130,27 @@ def test_a_checkpoint_without_a_run_record_is_refused_in_one_line(tmp_path):
     old = dict(epoch=3, num_classes=7, use_dib=True, use_fgal=True, dataset="raf_db")
     with pytest.raises(HSNetError, match="earlier hsnet-jax .* cannot be resumed; use another --workdir"):
         checkpoint.check_same_run(old, checkpoint.run_identity(_run_config(), CLASSES), str(tmp_path))
+
+
+def test_a_damaged_checkpoint_is_named_and_moved_aside(workdir, tmp_path):
+    import glob
+    import os
+    import shutil
+
+    run = str(tmp_path / "run")
+    shutil.copytree(workdir, run)
+    for path in glob.glob(os.path.join(run, "checkpoints", "latest", "30", "**", "d", "*"), recursive=True):
+        os.truncate(path, 8)  # what a crashed copy leaves
+    with pytest.raises(checkpoint.DamagedCheckpointError,
+                       match=rf"^checkpoint {run}/checkpoints/latest/30 cannot be read \(.+\)$"):
+        checkpoint.restore_variables(run, "latest")
+    said = []
+    abstract = lambda tree: tree  # noqa: E731 (numpy trees restore as themselves)
+    manager, step, (variables, train, meta) = checkpoint.restore_newest_intact(
+        run, checkpoint.open_manager(run, "latest", keep=2), 2, abstract(_variables(20)),
+        abstract({"step": np.asarray(20, np.int32), "count": np.arange(3)}), said.append)
+    assert step == 20 and meta["step"] == 20 and manager.all_steps() == [20]
+    np.testing.assert_array_equal(variables["params"]["stem"]["k"], _variables(20)["params"]["stem"]["k"])
+    assert len(said) == 1 and said[0].startswith(f"warning: checkpoint {run}/checkpoints/latest/30 cannot be read")
+    moved = glob.glob(os.path.join(run, "checkpoints", "damaged", "latest-30-*"))
+    assert len(moved) == 1 and moved[0] in said[0]

@@ -1,14 +1,20 @@
 """Several hosts: two CPU processes (gloo collectives, coordinator on 127.0.0.1) each feeding
-half of a global batch give the loss and gradients of one process that sees all of it."""
+half of a global batch give the loss and gradients of one process that sees all of it; the
+training CLI on two processes runs to the end like one process, and survives losing one."""
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import textwrap
+import time
 
 import numpy as np
 import pytest
+
+from hsnet_jax import checkpoint
+from train_runs import Trainer, command, leaves, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -19,11 +25,11 @@ WORKER = textwrap.dedent("""
     import jax, jax.numpy as jnp, ml_collections, numpy as np
     jax.config.update("jax_enable_x64", True)
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    from hsnet_jax import plateau, train, train_step
+    from hsnet_jax import distributed, plateau, train_step
     from hsnet_jax.models import HSNet
 
     out = sys.argv[1]
-    train.initialize_distributed(ml_collections.ConfigDict({"distributed": "auto"}))
+    distributed.initialize_distributed(ml_collections.ConfigDict({"distributed": "auto"}))
     mesh = train_step.make_mesh()
     model = HSNet(7, dtype=jnp.float64, bn_axis_name=train_step.DATA)
     variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 75, 75, 3))))()
@@ -78,3 +84,58 @@ def test_two_processes_equal_one(tmp_path):
             continue
         a = one[key]
         np.testing.assert_allclose(two[key], a, rtol=1e-5, atol=1e-5 * np.abs(a).max(), err_msg=key)
+
+
+def _cluster_env(env, port, process_id):
+    env = {k: v for k, v in env.items() if not k.startswith(("JAX_COORDINATOR", "JAX_NUM_PROCESSES", "JAX_PROCESS_ID",
+                                                             "XLA_"))}
+    return dict(env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}", JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}",
+                JAX_NUM_PROCESSES="2", JAX_PROCESS_ID=str(process_id))
+
+
+def _two_processes(workdir, data_dir, env):
+    port = _free_port()
+    return [Trainer(command(workdir, data_dir, "--config.num_epochs=2"), _cluster_env(env, port, i)) for i in range(2)]
+
+
+@pytest.mark.slow
+def test_the_training_cli_on_two_processes_equals_one_and_survives_a_lost_process(tmp_path, env, data_dir):
+    """A whole run on two processes (checkpoints, validation, test report, plots) ends like
+    the same run on one; evaluate and predict read it. Then a run whose process 1 is killed:
+    process 0 ends within two minutes with one line naming it, and the rerun resumes."""
+    one = run(command(tmp_path / "one", data_dir, "--config.num_epochs=2"), env)
+    assert one.returncode == 0, one.stderr[-3000:]
+    procs = _two_processes(tmp_path / "two", data_dir, env)
+    results = [p.finish(timeout=900) for p in procs]
+    assert [code for code, _ in results] == [0, 0], [err[-3000:] for _, err in results]
+    assert all("Traceback" not in err for _, err in results)
+    reports = [json.load(open(tmp_path / w / "eval" / "test_metrics.json")) for w in ("one", "two")]
+    assert reports[1]["accuracy"] == pytest.approx(reports[0]["accuracy"], abs=1 / 140)
+    assert os.path.exists(tmp_path / "two" / "training_curves.png")
+    for which in ("latest", "best"):
+        a, b = (leaves(checkpoint.restore_variables(tmp_path / w, which)) for w in ("one", "two"))
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_allclose(y, x, rtol=2e-3, atol=2e-3 * (np.abs(x).max() + 1e-6))
+    evaluate = run([sys.executable, "-m", "hsnet_jax.evaluate", "--workdir", str(tmp_path / "two")], env)
+    assert evaluate.returncode == 0 and "accuracy" in evaluate.stdout, evaluate.stderr[-3000:]
+    from skimage import data as skdata
+    from PIL import Image
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "face.png")
+    predict = run([sys.executable, "-m", "hsnet_jax.predict", "--workdir", str(tmp_path / "two"),
+                   str(tmp_path / "face.png")], env)
+    assert predict.returncode == 0 and "face.png" in predict.stdout, predict.stderr[-3000:]
+
+    procs = _two_processes(tmp_path / "killed", data_dir, env)
+    procs[0].wait_for("epoch 2/2")
+    procs[1].proc.kill()
+    killed = time.monotonic()
+    code, err = procs[0].finish(timeout=180)
+    assert time.monotonic() - killed < 120 and code == 1, err[-3000:]
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: process 0: lost process 1 of 2") and "rerun every process" in last, err[-3000:]
+    assert "Traceback" not in err and "Shutdown barrier" not in err, err[-3000:]
+    procs[1].finish()
+    procs = _two_processes(tmp_path / "killed", data_dir, env)
+    results = [p.finish(timeout=900) for p in procs]
+    assert [code for code, _ in results] == [0, 0], [err[-3000:] for _, err in results]
+    assert "resuming" in results[0][1] and "at epoch 2" in results[0][1]

@@ -3,7 +3,7 @@ SIGKILL, the non-finite stop, reduce-on-plateau, and one-line errors for bad inp
 
 Runs are real subprocesses of `python -m hsnet_jax.train` on a tiny slice (48 training
 images, 75 px, 3 epochs); they share a persistent XLA compilation cache so that only the
-first one pays for compiling.
+first one pays for compiling (the `env` and `data_dir` fixtures of conftest.py).
 """
 
 import json
@@ -11,7 +11,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -20,41 +19,11 @@ from hsnet_jax import checkpoint, train
 from hsnet_jax.config import check_config
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TIMING = ("images_per_s", "train_seconds", "epoch_seconds")
-
-
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    cache = tmp_path_factory.mktemp("xla_cache")
-    return dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
-                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory):
-    return str(tmp_path_factory.mktemp("data"))
-
-
-def _command(workdir, data_dir, *extra):
-    # threshold 0.99: after the first epoch (an improvement on inf) none improves, so with
-    # patience 0 (PyTorch's meaning: cut after more than 0 bad epochs) the rate falls after the
-    # second epoch, and the third trains at 0.1x.
-    return [sys.executable, "-m", "hsnet_jax.train", "--config", "configs/demo.py", "--workdir", str(workdir),
-            "--config.dataset=synthetic/small", f"--config.data_dir={data_dir}",
-            "--config.max_train_examples=48", "--config.max_eval_examples=28", "--config.batch_size=8",
-            "--config.num_epochs=3", "--config.steps_per_dispatch=1", "--config.eval_batch_size=16",
-            "--config.plateau.patience=0", "--config.plateau.threshold=0.99", *extra]
-
-
-def _run(command, env, timeout=600):
-    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
-
-
-def _metrics(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        return [json.loads(line) for line in f]
+from train_runs import ROOT, assert_same_run
+from train_runs import command as _command
+from train_runs import metrics as _metrics
+from train_runs import run as _run
+from train_runs import start_and_signal as _start_and_signal
 
 
 @pytest.fixture(scope="module")
@@ -98,45 +67,18 @@ def test_end_to_end_outputs(reference):
     assert "run directory" in result.stderr and "Traceback" not in result.stderr
 
 
-def _start_and_signal(command, env, marker, sig):
-    """Starts a run, sends `sig` once `marker` shows in its stderr, returns (code, stderr)."""
-    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    seen = b""
-    while marker not in seen:
-        chunk = proc.stderr.read1(4096)
-        if not chunk:
-            break
-        seen += chunk
-    assert marker in seen, seen.decode()[-3000:]
-    proc.send_signal(sig)
-    rest = proc.communicate(timeout=300)[1]
-    return proc.returncode, (seen + rest).decode()
-
-
 @pytest.mark.slow
 def test_sigterm_and_sigkill_then_resume_equal_an_uninterrupted_run(reference, tmp_path, env, data_dir):
     command = _command(tmp_path, data_dir)
-    code, err = _start_and_signal(command, env, b"epoch 2/3", signal.SIGTERM)
+    code, err = _start_and_signal(command, env, "epoch 2/3", signal.SIGTERM)
     assert code == 143 and "SIGTERM: saved" in err and "Traceback" not in err, err[-3000:]
-    code, err = _start_and_signal(command, env, b"epoch 3/3", signal.SIGKILL)
+    code, err = _start_and_signal(command, env, "epoch 3/3", signal.SIGKILL)
     assert code == -signal.SIGKILL and "resuming" in err
     assert len(_metrics(tmp_path)) < 3  # killed before the end
     result = _run(command, env)
     assert result.returncode == 0, result.stderr[-3000:]
 
-    workdir = reference[0]
-    for which in ("latest", "best"):
-        ours, theirs = (checkpoint.restore_variables(w, which) for w in (tmp_path, workdir))
-        for a, b in zip(_leaves(ours), _leaves(theirs)):
-            np.testing.assert_array_equal(a, b)
-    strip = lambda rs: [{k: v for k, v in r.items() if k not in TIMING} for r in rs]  # noqa: E731
-    assert strip(_metrics(tmp_path)) == strip(_metrics(workdir))
-
-
-def _leaves(tree):
-    if isinstance(tree, dict):
-        return [leaf for k in sorted(tree) for leaf in _leaves(tree[k])]
-    return [np.asarray(tree)]
+    assert_same_run(tmp_path, reference[0])
 
 
 @pytest.mark.slow

@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Any
 
+from hsnet_jax import cli
 from hsnet_jax.data.builder import ManualBuilder, one_line
 from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.registry import default_data_dir, get_builder
@@ -94,4 +95,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.run(main))

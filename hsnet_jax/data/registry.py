@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 
 from hsnet_jax.data.errors import UnknownDatasetError
@@ -15,6 +16,15 @@ DATASETS = {
     "ferg_db": "hsnet_jax.data.ferg_db:FergDb",
     "image_folder": "hsnet_jax.data.image_folder:ImageFolder",
 }
+
+
+def _not_variant_folder_warning(record: logging.LogRecord) -> bool:
+    """TFDS warns "Variant folder ... has no dataset_info.json" about an unprepared dataset;
+    `load_split` says the same in its one-line error with the command that prepares it."""
+    return not str(record.msg).startswith("Variant folder")
+
+
+logging.getLogger("absl").addFilter(_not_variant_folder_warning)
 
 
 def default_data_dir() -> str:

@@ -1,0 +1,47 @@
+"""What every command shares: one-line errors, Ctrl-C without a traceback, and the trainer's
+stop request (real signals sent to this process)."""
+
+import os
+import signal
+
+import pytest
+
+from hsnet_jax import cli
+from hsnet_jax.errors import HSNetError
+
+
+def _raise(error):
+    raise error
+
+
+@pytest.mark.parametrize("error, code, line", [
+    (KeyboardInterrupt(), 130, "interrupted (Ctrl-C)"),
+    (HSNetError("bad thing in /x"), 1, "error: bad thing in /x"),
+    (FileNotFoundError(2, "No such file or directory", "/proc/hsnet_x"), 1,
+     "error: cannot use /proc/hsnet_x: No such file or directory"),
+    (OSError(28, "No space left on device", "/mnt/full/run"), 1,
+     "error: cannot use /mnt/full/run: No space left on device"),
+    (cli.Stopped(signal.SIGTERM), 143, ""),
+])
+def test_failures_are_one_line_and_a_status(error, code, line, capsys):
+    assert cli.run(_raise, error) == code
+    assert capsys.readouterr().err == (line + "\n" if line else "")
+
+
+def test_the_first_signal_asks_to_stop_and_later_ones_are_ignored():
+    said = []
+    before = signal.getsignal(signal.SIGINT)
+    stop = cli.StopRequest(said.append)
+    try:
+        assert not stop.received
+        os.kill(os.getpid(), signal.SIGINT)
+        assert stop.received and stop.name == "Ctrl-C" and stop.signum == signal.SIGINT
+        os.kill(os.getpid(), signal.SIGINT)  # no KeyboardInterrupt: the save is not cut short
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.signum == signal.SIGINT
+    finally:
+        stop.restore()
+    assert said[0].startswith("Ctrl-C: finishing the steps in flight, then saving")
+    assert said[1:] == ["Ctrl-C ignored: still saving", "SIGTERM ignored: still saving"]
+    assert signal.getsignal(signal.SIGINT) is before
+    assert cli.Stopped(stop.signum).code == 130
