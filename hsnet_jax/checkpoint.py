@@ -49,10 +49,12 @@ def checkpoint_dir(workdir: str, which: str) -> str:
 def open_manager(workdir: str, which: str, keep: int = 1, read_only: bool = False) -> ocp.CheckpointManager:
     """The manager of WORKDIR/checkpoints/<which>; saves are asynchronous (the copy to host is
     not, so the next step may reuse the donated buffers at once). `read_only` managers only
-    restore (orbax's own read_only option is not used: it logs warnings on every open)."""
+    restore (orbax's own read_only option is not used: it logs warnings on every open). A
+    writing manager removes the partial checkpoints a killed or failed save left behind."""
     items = ("variables", "train", "meta") if which == "latest" else ("variables", "meta")
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
-                                           enable_async_checkpointing=not read_only)
+                                           enable_async_checkpointing=not read_only,
+                                           cleanup_tmp_directories=not read_only)  # left by a kill
     return ocp.CheckpointManager(checkpoint_dir(workdir, which), options=options, item_names=items)
 
 

@@ -54,6 +54,23 @@ class StopRequest:
     def received(self) -> bool:
         return self.signum is not None
 
+    def agreed(self) -> bool:
+        """Whether any process received a signal: every process of a multi-process run must
+        stop at the same dispatch boundary (a scheduler signals them at slightly different
+        times, a terminal's Ctrl-C only those on its host). A collective per call, so the
+        loop asks once per dispatch."""
+        import jax
+
+        if jax.process_count() == 1:
+            return self.received
+        import numpy as np
+        from jax.experimental import multihost_utils
+
+        signals = multihost_utils.process_allgather(np.asarray(self.signum or 0, np.int32))
+        if self.signum is None and signals.any():
+            self.signum = int(signals[signals > 0][0])
+        return self.signum is not None
+
     @property
     def name(self) -> str:
         return SIGNAL_NAMES.get(self.signum, "signal")

@@ -249,7 +249,7 @@ class _Loop:
                  f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f} "
                  f"mAcc {record['val_mean_accuracy']:.4f} | lr x{record['lr_scale']:g} | "
                  f"{record['images_per_s']:.1f} img/s")
-            if self.stop.received:
+            if self.stop.agreed():
                 checkpoint.wait(self.latest)
                 _say(f"{self.stop.name}: saved after epoch {epoch + 1} in {self.workdir}; "
                      "rerun the same command to resume")
@@ -268,7 +268,7 @@ class _Loop:
         t0 = time.perf_counter()
         pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
         for first in range(start, steps, k):
-            if self.stop.received:
+            if self.stop.agreed():
                 break
             chunk = train_step.put_indices(self.mesh, rows[first:first + k])
             state, metrics = self.step_fn(state, self.images, self.labels, chunk)
