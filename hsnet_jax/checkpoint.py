@@ -30,6 +30,7 @@ from typing import Any, Callable, Mapping
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+from etils import epath
 
 from hsnet_jax.errors import HSNetError
 
@@ -195,7 +196,16 @@ def restore_variables(workdir: str, which: str = "latest", *,
     manager, step = _manager_with_checkpoint(workdir, which)
     if expected:
         check_architecture(read_meta(workdir, which), expected, checkpoint_dir(workdir, which))
-    restored = _restore(manager, step, ocp.args.Composite(variables=ocp.args.StandardRestore()))
+    # Replicated on this process's devices, whatever devices wrote it (a multi-process run's
+    # checkpoint is read by a one-process `evaluate`).
+    where = os.path.join(str(manager.directory), str(step))
+    try:
+        stored = ocp.StandardCheckpointHandler().metadata(epath.Path(where) / "variables").tree
+    except Exception as e:
+        raise DamagedCheckpointError(f"checkpoint {where} cannot be read ({_root_reason(e)})") from None
+    replicated = jax.sharding.NamedSharding(jax.sharding.Mesh(jax.devices(), ("all",)), jax.sharding.PartitionSpec())
+    target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=replicated), stored)
+    restored = _restore(manager, step, ocp.args.Composite(variables=ocp.args.StandardRestore(target)))
     variables = restored["variables"]
     return {"params": variables["params"], "batch_stats": variables["batch_stats"]}
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hsnet_jax import checkpoint
-from train_runs import Trainer, command, leaves, run
+from train_runs import Trainer, command, leaves, metrics, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -110,12 +110,21 @@ def test_the_training_cli_on_two_processes_equals_one_and_survives_a_lost_proces
     assert [code for code, _ in results] == [0, 0], [err[-3000:] for _, err in results]
     assert all("Traceback" not in err for _, err in results)
     reports = [json.load(open(tmp_path / w / "eval" / "test_metrics.json")) for w in ("one", "two")]
-    assert reports[1]["accuracy"] == pytest.approx(reports[0]["accuracy"], abs=1 / 140)
+    assert abs(reports[1]["accuracy"] - reports[0]["accuracy"]) < 1.5 / 140  # a borderline image may flip
     assert os.path.exists(tmp_path / "two" / "training_curves.png")
+    # float32 sums in another order (measured 2026-11-28: losses within 6e-4 relative). Adam
+    # normalises near-zero gradients, so their rounding noise moves a weight by up to ~lr per
+    # step (BatchNorm biases: 3.3e-3 after 12 steps at 3e-4); the running BatchNorm variances
+    # of FGAL follow (up to 13% of a leaf's largest value).
+    for ours, theirs in zip(*(metrics(tmp_path / w) for w in ("one", "two")), strict=True):
+        for key in ("train_loss", "val_loss"):
+            assert theirs[key] == pytest.approx(ours[key], rel=2e-3), key
     for which in ("latest", "best"):
-        a, b = (leaves(checkpoint.restore_variables(tmp_path / w, which)) for w in ("one", "two"))
-        for x, y in zip(a, b, strict=True):
-            np.testing.assert_allclose(y, x, rtol=2e-3, atol=2e-3 * (np.abs(x).max() + 1e-6))
+        one_run, two_run = (checkpoint.restore_variables(tmp_path / w, which) for w in ("one", "two"))
+        for x, y in zip(leaves(one_run["params"]), leaves(two_run["params"]), strict=True):
+            np.testing.assert_allclose(y, x, rtol=0, atol=2 * 3e-4 * 12)
+        for x, y in zip(leaves(one_run["batch_stats"]), leaves(two_run["batch_stats"]), strict=True):
+            np.testing.assert_allclose(y, x, rtol=0, atol=0.25 * np.abs(x).max())
     evaluate = run([sys.executable, "-m", "hsnet_jax.evaluate", "--workdir", str(tmp_path / "two")], env)
     assert evaluate.returncode == 0 and "accuracy" in evaluate.stdout, evaluate.stderr[-3000:]
     from skimage import data as skdata
