@@ -301,6 +301,7 @@ class _Loop:
         if record["val_accuracy"] > meta["best_val_accuracy"]:
             meta.update(best_val_accuracy=record["val_accuracy"], best_epoch=epoch)
             checkpoint.save(self.best, int(state.step), variables, dict(meta, metrics=record))
+            checkpoint.wait(self.best)  # on disk before the free space for `latest` is measured
         _save_latest(self.latest, state, dict(meta, metrics=record))
         return state, meta, record
 

@@ -113,9 +113,10 @@ def test_a_full_disk_during_a_save_keeps_the_last_checkpoint(reference, tmp_path
     size = sum(os.path.getsize(p) for p in glob.glob(os.path.join(reference, "**"), recursive=True)
                if os.path.isfile(p) and "/latest/" not in p)
     first = checkpoint.open_manager(reference, "latest", read_only=True).all_steps()[0]
-    size += sum(os.path.getsize(p) for p in glob.glob(os.path.join(reference, "checkpoints", "latest", str(first),
-                                                                   "**"), recursive=True) if os.path.isfile(p))
-    size += 8 << 20
+    size += checkpoint.SPACE_MARGIN * sum(
+        os.path.getsize(p) for p in glob.glob(os.path.join(reference, "checkpoints", "latest", str(first), "**"),
+                                              recursive=True) if os.path.isfile(p))
+    size = int(size) + (16 << 20)
     if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
                       capture_output=True).returncode != 0:
         pytest.skip("cannot mount a tmpfs here (needs root)")
