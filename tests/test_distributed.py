@@ -103,7 +103,7 @@ def test_the_training_cli_on_two_processes_equals_one_and_survives_a_lost_proces
     """A whole run on two processes (checkpoints, validation, test report, plots) ends like
     the same run on one; evaluate and predict read it. Then a run whose process 1 is killed:
     process 0 ends within two minutes with one line naming it, and the rerun resumes."""
-    one = run(command(tmp_path / "one", data_dir, "--config.num_epochs=2"), env)
+    one = run(command(tmp_path / "one", data_dir, "--config.num_epochs=2"), env, timeout=1200)
     assert one.returncode == 0, one.stderr[-3000:]
     procs = _two_processes(tmp_path / "two", data_dir, env)
     results = [p.finish(timeout=900) for p in procs]
