@@ -17,8 +17,9 @@ import jax
 import ml_collections
 
 # Seconds without a heartbeat after which the coordination service declares a process dead
-# (JAX's default is 100); the survivors end within about this long even when no collective fails.
-HEARTBEAT_TIMEOUT_S = 60
+# and aborts the others (a fatal-error dump, not our line): JAX's default, long enough for the
+# failed collective, which comes first, to end a survivor with one line.
+HEARTBEAT_TIMEOUT_S = 100
 
 
 def cluster_detected() -> bool:
