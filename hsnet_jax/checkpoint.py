@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import sys
 import time
 from typing import Any, Callable, Mapping
 
@@ -63,6 +64,21 @@ def open_manager(workdir: str, which: str, keep: int = 1, read_only: bool = Fals
 # the trainer reports the same failure itself, as one line.
 logging.getLogger("absl").addFilter(lambda record: f"{os.sep}orbax{os.sep}" not in record.pathname)
 SPACE_MARGIN = 1.1  # free space a save needs, as a multiple of the arrays' bytes
+
+
+def _drop_closed_loop_callbacks(unraisable: Any, hook: Callable[[Any], None] = sys.unraisablehook) -> None:
+    """A restore that fails on damaged files ends orbax's asyncio loop while TensorStore still
+    has reads of the other arrays in flight; when they complete, TensorStore's threads call the
+    closed loop and Python prints an "Event loop is closed" traceback for each, after the
+    failure was already reported as one line. Only that message is dropped; every other
+    unraisable exception goes to the previous hook."""
+    e = unraisable.exc_value
+    if isinstance(e, RuntimeError) and str(e) == "Event loop is closed":
+        return
+    hook(unraisable)
+
+
+sys.unraisablehook = _drop_closed_loop_callbacks
 
 
 class DamagedCheckpointError(HSNetError):
