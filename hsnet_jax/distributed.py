@@ -1,25 +1,36 @@
 """Several processes (hosts): starting `jax.distributed`, and ending cleanly when one is lost.
 
-When a process of a multi-process run dies (SIGKILL, a crashed host) the others notice in
-their next collective (Gloo / NCCL report a closed connection) or through JAX's coordination
-service heartbeat. Left alone, they would then wait in JAX's shutdown barrier and end minutes
-later in a fatal-error stack dump; `exit_if_process_lost` instead prints one line naming the
-lost processes and leaves at once (`os._exit`, past the barrier nobody would reach). The
-checkpoints are intact (saves are atomic), so rerunning every process resumes.
+When a process of a multi-process run dies (SIGKILL, a crashed host) the others would, left
+alone, hang in their next collective or barrier until JAX's coordination service misses the
+dead process's heartbeats (`HEARTBEAT_TIMEOUT_S`) and aborts every survivor with a fatal-error
+stack dump. Instead each process runs a `_Watchdog` thread: it publishes a beat in the
+coordination service's key-value store every `BEAT_S` seconds and reads the others'; a process
+whose beat has not moved for `LOST_AFTER_S` seconds (well before JAX's heartbeat timeout), or
+a coordinator that no longer answers, ends this process with one line naming the lost one
+(`os._exit`, past the shutdown barrier nobody would reach). A collective that fails first
+(Gloo / NCCL report the closed connection) ends it the same way (`exit_if_process_lost`).
+The checkpoints are intact (saves are atomic), so rerunning every process resumes.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
+import threading
+import time
 
 import jax
 import ml_collections
 
-# Seconds without a heartbeat after which the coordination service declares a process dead
-# and aborts the others (a fatal-error dump, not our line): JAX's default, long enough for the
-# failed collective, which comes first, to end a survivor with one line.
+# Seconds without a heartbeat after which JAX's coordination service declares a process dead
+# and aborts the others (a fatal-error dump, not our line): JAX's default, so the watchdog
+# (LOST_AFTER_S) or the failed collective always comes first.
 HEARTBEAT_TIMEOUT_S = 100
+BEAT_S = 2.0  # how often each process publishes its beat
+LOST_AFTER_S = 30.0  # a beat unchanged this long: the process is gone (a busy one still beats)
+_BEATS = "hsnet_jax/beat/"
+_ending = threading.Lock()  # the first to report a lost process prints; any other waits for the exit
 
 
 def cluster_detected() -> bool:
@@ -33,21 +44,89 @@ def cluster_detected() -> bool:
 def initialize_distributed(config: ml_collections.ConfigDict) -> None:
     """`jax.distributed.initialize()` when the config asks ("yes") or, with "auto", when a
     cluster is detected. JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID set the
-    coordinator by hand; otherwise JAX's SLURM, Open MPI and Cloud TPU detection applies."""
+    coordinator by hand; otherwise JAX's SLURM, Open MPI and Cloud TPU detection applies.
+    Starts the watchdog of a multi-process run."""
     if config.distributed == "no" or (config.distributed == "auto" and not cluster_detected()):
         return
     env = os.environ
     kwargs = {k: int(env[v]) for k, v in (("num_processes", "JAX_NUM_PROCESSES"),
                                           ("process_id", "JAX_PROCESS_ID")) if v in env}
     jax.distributed.initialize(heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S, **kwargs)
+    if jax.process_count() > 1:
+        watchdog = _Watchdog()
+        # atexit runs last-registered first: the watchdog stops before JAX's own shutdown,
+        # which ends the key-value store it reads.
+        atexit.register(watchdog.stop)
+        watchdog.start()
+
+
+def _client():
+    from jax._src import distributed
+
+    return distributed.global_state.client
+
+
+def _end(me: int, who: str, reason: str) -> None:
+    """One line naming the lost process, then exit 1 at once (no shutdown barrier)."""
+    _ending.acquire()  # never released: a second reporter waits here for the exit
+    print(f"error: process {me}: lost {who} of {jax.process_count()} ({reason}); the checkpoints are "
+          "intact: rerun every process to resume", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(1)
+
+
+class _Watchdog(threading.Thread):
+    """Publishes this process's beat and ends the process when another's stops."""
+
+    def __init__(self):
+        super().__init__(name="hsnet_jax watchdog", daemon=True)
+        self._stopped = threading.Event()
+        self._writing = threading.Lock()  # so no beat follows the "done" of `stop`
+        self._me, self._count = jax.process_index(), jax.process_count()
+
+    def stop(self) -> None:
+        """At exit: stop watching, and tell the others this process ended on purpose (they may
+        still work a while, e.g. process 0 drawing plots, before the shutdown barrier)."""
+        with self._writing:
+            self._stopped.set()
+            try:
+                _client().key_value_set(f"{_BEATS}{self._me}", "done", allow_overwrite=True)
+            except Exception:  # the coordinator is gone already: nobody is left to tell
+                pass
+
+    def _beat(self, client, beat: int) -> None:
+        with self._writing:
+            if not self._stopped.is_set():
+                client.key_value_set(f"{_BEATS}{self._me}", str(beat), allow_overwrite=True)
+
+    def run(self) -> None:
+        client, beat = _client(), 0
+        seen: dict[str, tuple[str, float]] = {}  # key -> (value, when it last changed)
+        while not self._stopped.wait(BEAT_S):
+            beat += 1
+            try:
+                self._beat(client, beat)
+                beats = dict(client.key_value_dir_get(_BEATS))
+            except Exception as e:  # the coordination service (on process 0) is gone
+                if self._stopped.is_set():
+                    return
+                if self._me != 0:
+                    _end(self._me, "process 0 (the coordinator)", " ".join(str(e).split())[:200])
+                continue
+            now = time.monotonic()
+            for key, value in beats.items():
+                if seen.get(key, ("", 0.0))[0] != value:
+                    seen[key] = (value, now)
+            lost = [p for p in range(self._count) if p != self._me and f"{_BEATS}{p}" in seen
+                    and seen[f"{_BEATS}{p}"][0] != "done" and now - seen[f"{_BEATS}{p}"][1] > LOST_AFTER_S]
+            if lost and not self._stopped.is_set():
+                _end(self._me, "process " + ", ".join(map(str, lost)), f"no heartbeat for {LOST_AFTER_S:.0f} s")
 
 
 def lost_processes() -> list[int] | None:
     """The processes the coordination service no longer sees (None when it cannot be asked:
     the coordinator itself is gone)."""
-    from jax._src import distributed
-
-    client = distributed.global_state.client
+    client = _client()
     if client is None:
         return None
     try:
@@ -62,16 +141,13 @@ def exit_if_process_lost(error: BaseException) -> None:
     process is gone: one line naming it, then exit 1 at once, without the shutdown barrier."""
     if jax.process_count() <= 1 or not isinstance(error, jax.errors.JaxRuntimeError):
         return
-    lost = lost_processes()
-    me = jax.process_index()
-    if lost is None:
-        who = "process 0 (the coordinator)" if me != 0 else "another process"
-    elif lost:
+    lost, me = lost_processes(), jax.process_index()
+    if lost:
         who = "process " + ", ".join(map(str, lost))
+    elif jax.process_count() == 2:  # not yet declared dead, but there is only one other
+        who = "process 0 (the coordinator)" if me else "process 1"
+    elif lost is None and me != 0:
+        who = "process 0 (the coordinator)"
     else:
         who = "another process"
-    reason = " ".join(str(error).split())[:200]
-    print(f"error: process {me}: lost {who} of {jax.process_count()} ({reason}); the checkpoints are "
-          "intact: rerun every process to resume", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(1)
+    _end(me, who, " ".join(str(error).split())[:200])
