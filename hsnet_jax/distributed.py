@@ -69,7 +69,8 @@ def _client():
 def _end(me: int, who: str, reason: str) -> None:
     """One line naming the lost process, then exit 1 at once (no shutdown barrier)."""
     _ending.acquire()  # never released: a second reporter waits here for the exit
-    print(f"error: process {me}: lost {who} of {jax.process_count()} ({reason}); the checkpoints are "
+    # The leading newline ends a progress bar left mid-line, so the error stands on its own line.
+    print(f"\nerror: process {me}: lost {who} of {jax.process_count()} ({reason}); the checkpoints are "
           "intact: rerun every process to resume", file=sys.stderr, flush=True)
     sys.stdout.flush()
     os._exit(1)
