@@ -42,6 +42,10 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
     c.max_train_examples = 0  # > 0: train on the first N training examples only (smoke runs)
     c.max_eval_examples = 0  # > 0: validate on the first N validation examples only
     c.distributed = "auto"  # "auto" (initialise on a detected cluster), "yes", "no"
+    # Where the training split lives: "auto", "device", "host" or "stream" (hsnet_jax.data.placement).
+    c.data_placement = "auto"
+    c.max_device_bytes = 0  # > 0: auto may put at most this many bytes of training data on a device
+    c.max_host_bytes = 0  # > 0: ... and at most this many in host memory (else it streams)
     return c
 
 

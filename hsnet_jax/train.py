@@ -35,13 +35,13 @@ from hsnet_jax.models import create_model
 
 
 def load_data(config: ml_collections.ConfigDict):
-    """(train, validation) Splits; the generated `synthetic` set is prepared when missing
+    """(train SplitSource, opened not read; validation Split); the generated `synthetic` set is prepared when missing
     (by process 0 while the others wait, so hosts sharing a file system do not race)."""
     from hsnet_jax import data  # TFDS is imported here, not by the step
 
     data_dir = config.data_dir or None
     try:
-        train = data.load_split(config.dataset, "train", data_dir)
+        train = data.open_split(config.dataset, "train", data_dir)
     except data.DatasetNotPreparedError:
         if config.dataset.split("/")[0] != "synthetic":
             raise
@@ -56,17 +56,17 @@ def load_data(config: ml_collections.ConfigDict):
             data.prepare_dataset(config.dataset, data_dir)
         if jax.process_count() > 1:
             multihost_utils.sync_global_devices("hsnet_jax prepared the generated dataset")
-        train = data.load_split(config.dataset, "train", data_dir)
+        train = data.open_split(config.dataset, "train", data_dir)
     val = data.load_split(config.dataset, "validation", data_dir)
     if config.max_train_examples:
-        train = _first(train, config.max_train_examples)
+        train = train.first(config.max_train_examples)
     if config.max_eval_examples:
         val = _first(val, config.max_eval_examples)
     return train, val
 
 
 def _first(split, n: int):
-    """The first `n` examples of a Split (config.max_*_examples, for smoke runs)."""
+    """The first `n` examples of a Split (config.max_eval_examples, for smoke runs)."""
     return dataclasses.replace(split, images=split.images[:n], labels=split.labels[:n],
                                metadata={k: v[:n] for k, v in split.metadata.items()})
 
@@ -127,6 +127,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[
 
 def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict[str, Any]:
     from hsnet_jax import data
+    from hsnet_jax.data.placement import make_feeder
 
     mesh = train_step.make_mesh()
     check_config(config, mesh.devices.size)
@@ -169,15 +170,16 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
              f"(global step {resume})")
     checkpoint.save_run_config(workdir, config)
 
-    sampler = data.BatchSampler(len(train.labels), config.batch_size, config.seed,
+    sampler = data.BatchSampler(len(train), config.batch_size, config.seed,
                                 process_index=jax.process_index(), process_count=jax.process_count())
-    images, labels = train_step.replicate(mesh, (train.images, train.labels.astype(np.int32)))
+    feeder = make_feeder(config, mesh, train)  # config.data_placement: where the split lives
     step_fn = train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
-                                         max_rotation=config.max_rotation, seed=config.seed)
+                                         max_rotation=config.max_rotation, seed=config.seed,
+                                         gathered=feeder.gathered)
     predict = train_step.make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
     logger = _Logger(workdir, meta["epoch"])
     stop = cli.StopRequest(_say)
-    loop = _Loop(config, workdir, mesh, sampler, images, labels, val, step_fn, predict, latest, best, logger, stop)
+    loop = _Loop(config, workdir, mesh, sampler, feeder, val, step_fn, predict, latest, best, logger, stop)
     try:
         loop.run(state, meta)
     finally:
@@ -217,8 +219,7 @@ class _Loop:
     workdir: str
     mesh: Any
     sampler: Any
-    images: jax.Array  # the training set, on every device
-    labels: jax.Array
+    feeder: Any  # each dispatch's inputs, from where config.data_placement put the training set
     val: Any  # the validation Split, on the host
     step_fn: Any
     predict: Any
@@ -267,14 +268,14 @@ class _Loop:
                    unit="step", disable=jax.process_index() != 0, dynamic_ncols=True)
         t0 = time.perf_counter()
         pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
-        for first in range(start, steps, k):
-            if self.stop.agreed():
-                break
-            chunk = train_step.put_indices(self.mesh, rows[first:first + k])
-            state, metrics = self.step_fn(state, self.images, self.labels, chunk)
-            if pending:
-                meta = _account(meta, *pending, epoch, steps, bar, t0, self.config.batch_size)
-            pending = (first, metrics)
+        with contextlib.closing(self.feeder.dispatches(rows, start, k)) as dispatches:
+            for first, inputs in dispatches:
+                if self.stop.agreed():
+                    break
+                state, metrics = self.step_fn(state, *inputs)
+                if pending:
+                    meta = _account(meta, *pending, epoch, steps, bar, t0, self.config.batch_size)
+                pending = (first, metrics)
         if pending:
             meta = _account(meta, *pending, epoch, steps, bar, t0, self.config.batch_size)
         bar.close()

@@ -6,7 +6,8 @@ averages its statistics over the same axis; `jax.shard_map` over a 1-D mesh insi
 runs it on 1 GPU, 8 GPUs, a TPU slice or several hosts unchanged.
 
 Why the step looks the way it does (issue 5, throughput): the uint8 dataset lives on every
-device and only int32 indices are fed; `steps_per_dispatch` steps run in one dispatch with
+device and only int32 indices are fed (or, when it does not fit there, each dispatch's rows
+are fed: `hsnet_jax.data.placement`); `steps_per_dispatch` steps run in one dispatch with
 `lax.scan`; the state is donated; with a frozen (KTL) stem only the trainable subtree is
 differentiated, so XLA never builds the stem's backward pass. This module imports neither
 TFDS nor torch, so it runs on a bare accelerator box.
@@ -149,43 +150,57 @@ def _shard_batch(state: TrainState, images: jax.Array, labels: jax.Array, idx: j
 
 
 def make_train_step(model: HSNet, tx: optax.GradientTransformation, mesh: Mesh, *, image_size: int,
-                    max_rotation: float, seed: int) -> Callable:
-    """Returns `step(state, images, labels, idx) -> (state, {"loss": [K], "accuracy": [K]})`.
+                    max_rotation: float, seed: int, gathered: bool = False) -> Callable:
+    """Returns `step(state, images, labels, idx) -> (state, {"loss": [K], "accuracy": [K]})`,
+    or with `gathered`, `step(state, batch_images, batch_labels) -> ...`.
 
-    `images` uint8 [N,H,W,3] and `labels` int32 [N] are the training set, replicated on every
-    device (`replicate`); `idx` int32 [K, global_batch] (`put_indices`) holds K steps'
-    rows, run in one dispatch by `lax.scan`. Per-step losses come back so a non-finite one can
-    be pinned to its step. `state` is donated.
+    Default (data placement `device`): `images` uint8 [N,H,W,3] and `labels` int32 [N] are the
+    training set, replicated on every device (`replicate`); `idx` int32 [K, global_batch]
+    (`put_indices`) holds K steps' rows, gathered on the device. `gathered` (placements `host`
+    and `stream`): the K steps' rows themselves, uint8 [K, global_batch, H, W, 3] and int32
+    [K, global_batch] (`put_batches`). The two differ only in that gather: the augmentation
+    and everything after it are the same code, so the numbers are the same. The K steps run
+    in one dispatch by `lax.scan`; per-step losses come back so a non-finite one can be pinned
+    to its step. `state` is donated.
     """
     model, axis = _for_mesh(model, mesh)
 
-    def device_step(state: TrainState, images, labels, idx):
-        def one(state: TrainState, idx_t):
-            x, y = _shard_batch(state, images, labels, idx_t, image_size, max_rotation, seed)
-            loss, accuracy, grads, new_stats = _device_loss_and_grads(
-                model, state.params, state.batch_stats, x, y, axis)
-            updates, opt_state = tx.update(grads, state.opt_state, state.params)
-            updates = jax.tree.map(lambda u: (state.plateau.scale * u).astype(u.dtype), updates)
-            state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
-                                  batch_stats=new_stats, opt_state=opt_state)
-            return state, {"loss": loss, "accuracy": accuracy}
+    def one(state: TrainState, x, y):
+        x = _augment_shard(seed, state.step, x, image_size, max_rotation)
+        loss, accuracy, grads, new_stats = _device_loss_and_grads(
+            model, state.params, state.batch_stats, x, y, axis)
+        updates, opt_state = tx.update(grads, state.opt_state, state.params)
+        updates = jax.tree.map(lambda u: (state.plateau.scale * u).astype(u.dtype), updates)
+        state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
+                              batch_stats=new_stats, opt_state=opt_state)
+        return state, {"loss": loss, "accuracy": accuracy}
 
+    def run(body, state: TrainState, xs):
         # XLA:CPU runs this step 8-10x slower inside a scan (a while loop, and even a
         # length-1 scan; measured at 75 px, batch 8-16), so one step per dispatch skips the
         # scan and longer chunks are unrolled on CPU. Accelerators keep the loop. The rule is
         # chosen when the program is lowered for its platform, not from the host's default
         # backend, so a program exported for CUDA or TPU on a CPU machine has the loop.
-        if idx.shape[0] == 1:
-            state, metrics = one(state, idx[0])
+        if jax.tree.leaves(xs)[0].shape[0] == 1:
+            state, metrics = body(state, jax.tree.map(lambda a: a[0], xs))
             return state, jax.tree.map(lambda m: m[None], metrics)
         return jax.lax.platform_dependent(
-            state, idx, cpu=lambda s, i: jax.lax.scan(one, s, i, unroll=True),
-            default=lambda s, i: jax.lax.scan(one, s, i))
+            state, xs, cpu=lambda s, x: jax.lax.scan(body, s, x, unroll=True),
+            default=lambda s, x: jax.lax.scan(body, s, x))
+
+    def indexed_step(state: TrainState, images, labels, idx):
+        return run(lambda s, idx_t: one(s, images[idx_t], labels[idx_t]), state, idx)
+
+    def gathered_step(state: TrainState, images, labels):
+        return run(lambda s, batch: one(s, *batch), state, (images, labels))
 
     # check_vma=False: gradients are per-device until the explicit pmean (pmap semantics);
     # every output is made identical across devices by that pmean and BatchNorm's.
-    mapped = jax.shard_map(device_step, mesh=mesh, in_specs=(P(), P(), P(), P(None, DATA)),
-                           out_specs=(P(), P()), check_vma=False)
+    if gathered:
+        device_step, in_specs = gathered_step, (P(), P(None, DATA), P(None, DATA))
+    else:
+        device_step, in_specs = indexed_step, (P(), P(), P(), P(None, DATA))
+    mapped = jax.shard_map(device_step, mesh=mesh, in_specs=in_specs, out_specs=(P(), P()), check_vma=False)
     return jax.jit(mapped, donate_argnums=0)
 
 
@@ -221,12 +236,22 @@ def replicate(mesh: Mesh, tree: PyTree) -> PyTree:
     return jax.tree.map(put, tree)
 
 
+def _put_columns(mesh: Mesh, local: np.ndarray) -> jax.Array:
+    """The global [K, global_batch, ...] array from this process's [K, share, ...] columns."""
+    shape = (local.shape[0], local.shape[1] * jax.process_count()) + local.shape[2:]
+    return jax.make_array_from_process_local_data(NamedSharding(mesh, P(None, DATA)), local, shape)
+
+
 def put_indices(mesh: Mesh, local_idx: np.ndarray) -> jax.Array:
     """Builds the global [K, global_batch] index array from this process's [K, share] rows."""
-    local_idx = np.asarray(local_idx, np.int32)
-    k, share = local_idx.shape
-    return jax.make_array_from_process_local_data(
-        NamedSharding(mesh, P(None, DATA)), local_idx, (k, share * jax.process_count()))
+    return _put_columns(mesh, np.asarray(local_idx, np.int32))
+
+
+def put_batches(mesh: Mesh, local_images: np.ndarray, local_labels: np.ndarray) -> tuple[jax.Array, jax.Array]:
+    """The global [K, global_batch, ...] images and labels from this process's [K, share, ...]
+    rows, each device holding its columns (for `make_train_step(gathered=True)`)."""
+    return (_put_columns(mesh, np.asarray(local_images, np.uint8)),
+            _put_columns(mesh, np.asarray(local_labels, np.int32)))
 
 
 def make_eval_forward(model: HSNet, image_size: int, mesh: Mesh, with_gates: bool = False) -> Callable:

@@ -12,6 +12,8 @@ _EXPORTS = {
     "default_data_dir": "registry",
     "DATASETS": "registry",
     "load_split": "loading",
+    "open_split": "loading",
+    "SplitSource": "loading",
     "Split": "loading",
     "prepare_dataset": "prepare",
     "BatchSampler": "sampler",

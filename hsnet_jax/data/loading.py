@@ -1,9 +1,12 @@
-"""Reading a prepared split into host memory (uint8 images, int32 labels, metadata arrays)."""
+"""Reading a prepared split: opened for random access (`open_split`) or into host memory
+(`load_split`: uint8 images, int32 labels, metadata arrays)."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import shlex
+from typing import Any
 
 import numpy as np
 
@@ -32,8 +35,50 @@ def prepare_command(name: str, data_dir: str | None) -> str:
     return shlex.join(command).replace("PATH", "PATH_TO_DOWNLOAD")
 
 
-def load_split(name: str, split: str, data_dir: str | None = None, chunk: int = 2048) -> Split:
-    """Reads split `split` of prepared dataset `name` ("rafd/subject_disjoint" selects a config)."""
+@dataclasses.dataclass(frozen=True)
+class SplitSource:
+    """A prepared split opened, not read: its size, shape and classes, and random access to its
+    rows. The `stream` data placement trains from it without ever holding the whole split."""
+
+    source: Any  # TFDS ArrayRecordDataSource: one decoded example dict per row
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, ...]
+    text_keys: tuple[str, ...]
+    num_examples: int
+
+    def __len__(self) -> int:
+        return self.num_examples
+
+    @property
+    def nbytes(self) -> int:
+        """What the uint8 images occupy once loaded (labels and metadata are negligible)."""
+        return self.num_examples * math.prod(self.image_shape)
+
+    def first(self, n: int) -> "SplitSource":
+        """Only the first `n` rows (config.max_*_examples)."""
+        return dataclasses.replace(self, num_examples=min(n, self.num_examples))
+
+    def load(self, chunk: int = 2048) -> Split:
+        """The whole split in host memory."""
+        n = self.num_examples
+        images = np.empty((n,) + self.image_shape, np.uint8)
+        labels = np.empty((n,), np.int32)
+        metadata = {k: np.empty((n,), dtype=object) for k in self.text_keys}
+        for start in range(0, n, chunk):  # in chunks: the decoded dicts never hold the whole split
+            rows = self.source.__getitems__(range(start, min(n, start + chunk)))
+            for j, row in enumerate(rows, start):
+                images[j] = row["image"]
+                labels[j] = row["label"]
+                for k in self.text_keys:
+                    value = row[k]
+                    metadata[k][j] = value.decode() if isinstance(value, bytes) else str(value)
+        metadata = {k: v.astype(str) for k, v in metadata.items()}
+        return Split(images, labels, self.class_names, metadata)
+
+
+def open_split(name: str, split: str, data_dir: str | None = None) -> SplitSource:
+    """Opens split `split` of prepared dataset `name` ("rafd/subject_disjoint" selects a
+    config) for random access; reads no images."""
     builder = get_builder(name, data_dir)
     if not builder.is_prepared():
         raise DatasetNotPreparedError(
@@ -43,20 +88,11 @@ def load_split(name: str, split: str, data_dir: str | None = None, chunk: int = 
         raise MissingSplitError(
             f"dataset {name!r} has no split {split!r}; splits: {', '.join(builder.info.splits)}")
     source = builder.as_data_source(split)
-    n = len(source)
     features = builder.info.features
-    shape = features["image"].shape
-    images = np.empty((n,) + tuple(shape), np.uint8)
-    labels = np.empty((n,), np.int32)
-    text_keys = [k for k in features.keys() if k not in ("image", "label")]
-    metadata = {k: np.empty((n,), dtype=object) for k in text_keys}
-    for start in range(0, n, chunk):  # in chunks: the decoded dicts never hold the whole split
-        rows = source.__getitems__(range(start, min(n, start + chunk)))
-        for j, row in enumerate(rows, start):
-            images[j] = row["image"]
-            labels[j] = row["label"]
-            for k in text_keys:
-                value = row[k]
-                metadata[k][j] = value.decode() if isinstance(value, bytes) else str(value)
-    metadata = {k: v.astype(str) for k, v in metadata.items()}
-    return Split(images, labels, tuple(features["label"].names), metadata)
+    return SplitSource(source, tuple(features["label"].names), tuple(features["image"].shape),
+                       tuple(k for k in features.keys() if k not in ("image", "label")), len(source))
+
+
+def load_split(name: str, split: str, data_dir: str | None = None, chunk: int = 2048) -> Split:
+    """Reads split `split` of prepared dataset `name` into host memory."""
+    return open_split(name, split, data_dir).load(chunk)
