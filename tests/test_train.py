@@ -67,11 +67,21 @@ def test_end_to_end_outputs(reference):
     assert "run directory" in result.stderr and "Traceback" not in result.stderr
 
 
+# The caps make `auto` choose host memory or streaming from the array_record files; the
+# reference ran on the device. Equal weights: the same numbers in every placement, resumed.
 @pytest.mark.slow
-def test_sigterm_and_sigkill_then_resume_equal_an_uninterrupted_run(reference, tmp_path, env, data_dir):
-    command = _command(tmp_path, data_dir)
+@pytest.mark.parametrize("placement, caps", [
+    ("device", ()),
+    ("host", ("--config.max_device_bytes=1",)),
+    ("stream", ("--config.max_device_bytes=1", "--config.max_host_bytes=1")),
+])
+def test_sigterm_and_sigkill_then_resume_equal_an_uninterrupted_run(reference, tmp_path, env, data_dir,
+                                                                    placement, caps):
+    assert "data placement: device (auto: " in reference[1].stderr
+    command = _command(tmp_path, data_dir, *caps)
     code, err = _start_and_signal(command, env, "epoch 2/3", signal.SIGTERM)
     assert code == 143 and "SIGTERM: saved" in err and "Traceback" not in err, err[-3000:]
+    assert f"data placement: {placement} (auto: " in err
     code, err = _start_and_signal(command, env, "epoch 3/3", signal.SIGKILL)
     assert code == -signal.SIGKILL and "resuming" in err
     assert len(_metrics(tmp_path)) < 3  # killed before the end

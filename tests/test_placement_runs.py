@@ -1,0 +1,105 @@
+"""Training runs (`python -m hsnet_jax.train`) in each data placement end with the same
+weights, bit for bit: on 8 simulated devices, and on two processes (gloo collectives,
+coordinator on 127.0.0.1) each feeding its half of every batch. One device and resuming
+after SIGTERM / SIGKILL in each placement are in test_train.py."""
+
+import os
+import socket
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hsnet_jax import checkpoint
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PLACEMENTS = ("device", "host", "stream")
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    return dict(base, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(tmp_path_factory.mktemp("xla_cache")),
+                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """synthetic/small, prepared once (by `prepare`, as `make demo` would on first use)."""
+    path = str(tmp_path_factory.mktemp("data"))
+    subprocess.run([sys.executable, "-m", "hsnet_jax.data.prepare", "--dataset", "synthetic/small",
+                    "--data_dir", path], cwd=ROOT, check=True, capture_output=True, timeout=600)
+    return path
+
+
+def _command(workdir, data_dir, placement):
+    return [sys.executable, "-m", "hsnet_jax.train", "--config", "configs/demo.py", "--workdir", str(workdir),
+            "--config.dataset=synthetic/small", f"--config.data_dir={data_dir}",
+            "--config.max_train_examples=24", "--config.max_eval_examples=8", "--config.batch_size=8",
+            "--config.num_epochs=1", "--config.steps_per_dispatch=2", "--config.eval_batch_size=16",
+            f"--config.data_placement={placement}"]
+
+
+def _weights(workdir):
+    variables = checkpoint.restore_variables(str(workdir), "latest")
+    return {k: np.asarray(v) for k, v in _flat(variables)}
+
+
+def _flat(tree, prefix=""):
+    if isinstance(tree, dict):
+        return [item for k in sorted(tree) for item in _flat(tree[k], f"{prefix}/{k}")]
+    return [(prefix, tree)]
+
+
+def _assert_all_equal(runs):
+    weights = {p: _weights(w) for p, w in runs.items()}
+    reference = weights["device"]
+    assert len(reference) > 100
+    for p in PLACEMENTS[1:]:
+        assert weights[p].keys() == reference.keys()
+        for key, value in reference.items():
+            np.testing.assert_array_equal(weights[p][key], value, err_msg=f"{p}: {key}")
+
+
+def _wait(procs, timeout=600):
+    try:
+        results = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+    for p, (_, err) in zip(procs, results):
+        assert p.returncode == 0, err.decode()[-3000:]
+    return [err.decode() for _, err in results]
+
+
+@pytest.mark.slow
+def test_placements_equal_on_8_devices(tmp_path, env, data_dir):
+    env = dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=8")
+    runs = {p: tmp_path / p for p in PLACEMENTS}
+    for p, workdir in runs.items():
+        (err,) = _wait([subprocess.Popen(_command(workdir, data_dir, p), cwd=ROOT, env=env,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)])
+        assert f"data placement: {p} (config.data_placement)" in err
+    _assert_all_equal(runs)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_placements_equal_on_two_processes(tmp_path, env, data_dir):
+    runs = {p: tmp_path / p for p in PLACEMENTS}
+    for p, workdir in runs.items():
+        port = _free_port()
+        cluster = dict(env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
+                       JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2")
+        errs = _wait([subprocess.Popen(_command(workdir, data_dir, p), cwd=ROOT,
+                                       env=dict(cluster, JAX_PROCESS_ID=str(i)),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)])
+        assert f"data placement: {p}" in errs[0]
+    _assert_all_equal(runs)
