@@ -12,4 +12,6 @@ def test_benchmark_reports_json(capsys):
     assert result["prepared_images"] == 70
     assert result["train_images"] == 49  # 56 official train (80%), less 10% per class for validation
     assert result["train_bytes"] == 49 * 100 * 100 * 3
+    assert set(result["delivered_images_per_s"]) == {"device", "host", "stream"}
+    assert all(v > 0 for v in result["delivered_images_per_s"].values())
     assert result["augment_images_per_s"] > 0 and result["prepare_s"] > 0 and result["load_train_s"] > 0

@@ -89,12 +89,7 @@ def test_feeders_deliver_the_sampler_batches(train_source):
     rows = BatchSampler(len(train_source), 4, seed=3).epoch_indices(1)  # 7 steps of 4
     counting = _CountingSource(train_source.source)
     streamed = dataclasses.replace(train_source, source=counting)
-    feeders = {
-        "device": placement.DeviceFeeder(mesh, split.images, split.labels),
-        "host": placement.RowFeeder(mesh, lambda r, s, k: placement._gather(split.images, split.labels, r, s, k),
-                                    "host"),
-        "stream": placement.RowFeeder(mesh, lambda r, s, k: read_dispatches(streamed, r, s, k), "stream"),
-    }
+    feeders = {p: placement.build_feeder(p, mesh, streamed, split) for p in ("device", "host", "stream")}
     for start, k in ((0, 4), (3, 2)):  # a resumed epoch starts inside it; the last dispatch is short
         firsts = list(range(start, 7, k))
         expected = [(split.images[rows[f:f + k]], split.labels[rows[f:f + k]]) for f in firsts]
@@ -116,7 +111,7 @@ def test_closing_a_row_feeder_early_stops_its_thread(train_source):
     mesh = train_step.make_mesh()
     rows = BatchSampler(len(train_source), 4, seed=0).epoch_indices(0)
     before = threading.active_count()
-    feeder = placement.RowFeeder(mesh, lambda r, s, k: placement._gather(split.images, split.labels, r, s, k), "host")
+    feeder = placement.build_feeder("host", mesh, train_source, split)
     dispatches = feeder.dispatches(rows, 0, 1)
     next(dispatches)  # the thread has run ahead and waits on the full queue
     dispatches.close()  # what the training loop does on SIGTERM

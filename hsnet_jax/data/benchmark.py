@@ -3,9 +3,14 @@
 Writes a RAF-DB-layout tree of random 100x100 JPEGs (15,000 by default, RAF-DB's size; noise
 is the worst case for JPEG decoding) into a temporary directory, then times
 - prepare: `prepare_dataset("raf_db")` (decode, split, write array_record), seconds;
-- load: `load_split("raf_db", "train")` into host memory, seconds;
+- load: the train split into host memory, seconds;
 - augment: `augment_batch` under jit on the default JAX device, images per second for
-  batches of 256 images 100 -> 224 (after one compiling call).
+  batches of 256 images 100 -> 224 (after one compiling call);
+- deliver: images per second each data placement (`hsnet_jax.data.placement`) puts on the
+  devices as the train step's batches (`device`: gathered there from the resident split by
+  index; `host`: rows gathered in memory and put there; `stream`: rows read by Grain from
+  the array_record files and put there), after one untimed pass.
+The train step's own speed in each placement: `python -m hsnet_jax.placement_benchmark`.
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ import numpy as np
 from PIL import Image
 
 from hsnet_jax.data.augment import augment_batch
-from hsnet_jax.data.loading import load_split
+from hsnet_jax import train_step
+from hsnet_jax.data.loading import SplitSource, open_split
+from hsnet_jax.data.placement import build_feeder
 from hsnet_jax.data.prepare import prepare_dataset
 from hsnet_jax.data.raf_db import IMAGE_DIR, LABEL_FILE
 
@@ -55,6 +62,24 @@ def time_augment(images: np.ndarray, batch_size: int, image_size: int, steps: in
     return steps * batch_size / (time.perf_counter() - start)
 
 
+def time_delivery(source: SplitSource, batch_size: int, steps: int) -> dict[str, float]:
+    """Images per second each placement delivers onto the devices, one batch per dispatch."""
+    mesh = train_step.make_mesh()
+    split = source.load()
+    n = min(steps, len(source) // batch_size)
+    rows = np.random.default_rng(0).permutation(len(source))[: n * batch_size].reshape(n, batch_size)
+    gather = jax.jit(lambda images, labels, idx: (images[idx], labels[idx]))
+    result = {}
+    for placement in ("device", "host", "stream"):
+        feeder = build_feeder(placement, mesh, source, split)
+        for timed in (False, True):
+            start = time.perf_counter()
+            for _, inputs in feeder.dispatches(rows, 0, 1):
+                jax.block_until_ready(inputs if feeder.gathered else gather(*inputs))
+        result[placement] = round(n * batch_size / (time.perf_counter() - start), 1)
+    return result
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--num_images", type=int, default=15000)
@@ -73,10 +98,12 @@ def main(argv: list[str] | None = None) -> None:
         prepare_s = time.perf_counter() - start
 
         start = time.perf_counter()
-        train = load_split("raf_db", "train", data_dir)
+        source = open_split("raf_db", "train", data_dir)
+        train = source.load()
         load_s = time.perf_counter() - start
 
         augment_ips = time_augment(train.images, args.batch_size, args.image_size, args.steps)
+        delivered = time_delivery(source, args.batch_size, args.steps)
     result = {
         "num_images": args.num_images,
         "cpu_count": os.cpu_count(),
@@ -90,6 +117,7 @@ def main(argv: list[str] | None = None) -> None:
         "augment_batch_size": args.batch_size,
         "augment_image_size": args.image_size,
         "augment_images_per_s": round(augment_ips, 1),
+        "delivered_images_per_s": delivered,
     }
     print(json.dumps(result, indent=2))
 

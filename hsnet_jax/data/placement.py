@@ -28,7 +28,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from hsnet_jax import train_step
-from hsnet_jax.data.loading import SplitSource
+from hsnet_jax.data.loading import Split, SplitSource
 from hsnet_jax.errors import HSNetError
 
 PLACEMENTS = ("auto", "device", "host", "stream")
@@ -121,10 +121,16 @@ def make_feeder(config: ml_collections.ConfigDict, mesh: Any, train: SplitSource
     placement, why = resolve(config, train.nbytes)
     if jax.process_index() == 0:
         print(f"data placement: {placement} ({why})", file=sys.stderr, flush=True)
+    return build_feeder(placement, mesh, train)
+
+
+def build_feeder(placement: str, mesh: Any, train: SplitSource, split: Split | None = None):
+    """The feeder of `placement` ("device", "host" or "stream") for the opened training split;
+    `split` is the split already in memory, where the caller has it."""
     if placement == "stream":
         from hsnet_jax.data.stream import read_dispatches
         return RowFeeder(mesh, lambda rows, start, k: read_dispatches(train, rows, start, k), placement)
-    split = train.load()
+    split = train.load() if split is None else split
     if placement == "host":
         return RowFeeder(mesh, lambda rows, start, k: _gather(split.images, split.labels, rows, start, k),
                          placement)
