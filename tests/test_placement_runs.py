@@ -33,11 +33,12 @@ def data_dir(tmp_path_factory):
     return path
 
 
-def _command(workdir, data_dir, placement):
+def _command(workdir, data_dir, placement, steps_per_dispatch):
     return [sys.executable, "-m", "hsnet_jax.train", "--config", "configs/demo.py", "--workdir", str(workdir),
             "--config.dataset=synthetic/small", f"--config.data_dir={data_dir}",
-            "--config.max_train_examples=24", "--config.max_eval_examples=8", "--config.batch_size=8",
-            "--config.num_epochs=1", "--config.steps_per_dispatch=2", "--config.eval_batch_size=16",
+            "--config.max_train_examples=16", "--config.max_eval_examples=8", "--config.batch_size=8",
+            "--config.num_epochs=1", f"--config.steps_per_dispatch={steps_per_dispatch}",
+            "--config.eval_batch_size=16",
             f"--config.data_placement={placement}"]
 
 
@@ -62,7 +63,7 @@ def _assert_all_equal(runs):
             np.testing.assert_array_equal(weights[p][key], value, err_msg=f"{p}: {key}")
 
 
-def _wait(procs, timeout=600):
+def _wait(procs, timeout=900):
     try:
         results = [p.communicate(timeout=timeout) for p in procs]
     finally:
@@ -79,7 +80,7 @@ def test_placements_equal_on_8_devices(tmp_path, env, data_dir):
     env = dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     runs = {p: tmp_path / p for p in PLACEMENTS}
     for p, workdir in runs.items():
-        (err,) = _wait([subprocess.Popen(_command(workdir, data_dir, p), cwd=ROOT, env=env,
+        (err,) = _wait([subprocess.Popen(_command(workdir, data_dir, p, 1), cwd=ROOT, env=env,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)])
         assert f"data placement: {p} (config.data_placement)" in err
     _assert_all_equal(runs)
@@ -98,7 +99,8 @@ def test_placements_equal_on_two_processes(tmp_path, env, data_dir):
         port = _free_port()
         cluster = dict(env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                        JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2")
-        errs = _wait([subprocess.Popen(_command(workdir, data_dir, p), cwd=ROOT,
+        # Both steps of the epoch in one dispatch: the lax.scan path of the step.
+        errs = _wait([subprocess.Popen(_command(workdir, data_dir, p, 2), cwd=ROOT,
                                        env=dict(cluster, JAX_PROCESS_ID=str(i)),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)])
         assert f"data placement: {p}" in errs[0]
