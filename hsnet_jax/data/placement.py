@@ -16,6 +16,7 @@ Every placement draws the BatchSampler's batches and the step differs only in it
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import sys
@@ -178,11 +179,12 @@ class RowFeeder:
         def produce():
             try:
                 first = start
-                for images, labels in self.read(rows, start, k):
-                    if stop.is_set():
-                        return
-                    ready.put((first, train_step.put_batches(self.mesh, images, labels)))
-                    first += len(images)
+                with contextlib.closing(self.read(rows, start, k)) as batches:
+                    for images, labels in batches:
+                        if stop.is_set():
+                            return
+                        ready.put((first, train_step.put_batches(self.mesh, images, labels)))
+                        first += len(images)
                 ready.put(None)
             except BaseException as e:  # re-raised in the training loop
                 ready.put(e)
