@@ -66,13 +66,12 @@ def main(argv: list[str] | None = None) -> dict:
     states = {p: train_step.replicate(mesh, initial) for p in PLACEMENTS}
     sampler = BatchSampler(len(source), config.batch_size, config.seed,
                            process_index=jax.process_index(), process_count=jax.process_count())
-    rows = sampler.epoch_indices(0)
     k = config.steps_per_dispatch
-    if 2 * k + args.rounds * args.steps > len(rows):
-        raise SystemExit(f"error: {2 * k} + {args.rounds} x {args.steps} steps exceed the epoch's {len(rows)}")
+    needed = 2 * k + args.rounds * args.steps
+    rows = np.concatenate([sampler.epoch_indices(e) for e in range(-(-needed // sampler.steps_per_epoch))])
 
     def run(placement: str, first: int, count: int) -> float:
-        """Trains `count` steps from epoch row `first`; returns images per second."""
+        """Trains `count` steps from step `first` (of consecutive epochs); returns images/s."""
         feeder, state, pending = feeders[placement], states[placement], None
         start = time.perf_counter()
         for _, inputs in feeder.dispatches(rows[first:first + count], 0, k):

@@ -105,3 +105,15 @@ def test_placements_equal_on_two_processes(tmp_path, env, data_dir):
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)])
         assert f"data placement: {p}" in errs[0]
     _assert_all_equal(runs)
+
+
+@pytest.mark.slow
+def test_placement_benchmark_reports_each_placement_and_equal_weights(data_dir):
+    from hsnet_jax import placement_benchmark
+
+    result = placement_benchmark.main(["--config", os.path.join(ROOT, "configs", "demo.py"),
+                                       "--dataset", "synthetic/small", "--data_dir", data_dir,
+                                       "--steps", "2", "--rounds", "1"])
+    assert set(result["train_images_per_s"]) == set(PLACEMENTS)
+    assert all(v > 0 for v in result["train_images_per_s"].values())
+    assert result["same_weights"] is True
