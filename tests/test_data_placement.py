@@ -14,7 +14,6 @@ import data_trees
 from hsnet_jax import train_step
 from hsnet_jax.data import BatchSampler, open_split, prepare_dataset
 from hsnet_jax.data import placement
-from hsnet_jax.data.stream import read_dispatches
 from hsnet_jax.errors import HSNetError
 
 GB = 10**9
