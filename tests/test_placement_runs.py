@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 
-from hsnet_jax import checkpoint
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PLACEMENTS = ("device", "host", "stream")
@@ -42,19 +41,27 @@ def _command(workdir, data_dir, placement, steps_per_dispatch):
             f"--config.data_placement={placement}"]
 
 
-def _weights(workdir):
-    variables = checkpoint.restore_variables(str(workdir), "latest")
-    return {k: np.asarray(v) for k, v in _flat(variables)}
+# orbax restores a checkpoint only onto the device count that saved it: read it back in a
+# process with that many (simulated) devices.
+RESTORE = """
+import sys, numpy as np, jax
+variables = checkpoint.restore_variables(sys.argv[1], "latest")
+np.savez(sys.argv[2], **{jax.tree_util.keystr(k): np.asarray(v)
+                         for k, v in jax.tree_util.tree_leaves_with_path(variables)})
+"""
 
 
-def _flat(tree, prefix=""):
-    if isinstance(tree, dict):
-        return [item for k in sorted(tree) for item in _flat(tree[k], f"{prefix}/{k}")]
-    return [(prefix, tree)]
+def _weights(workdir, env, devices):
+    out = str(workdir) + ".npz"
+    env = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    subprocess.run([sys.executable, "-c", RESTORE, str(workdir), out], cwd=ROOT, env=env, check=True,
+                   capture_output=True, timeout=600)
+    with np.load(out) as f:
+        return dict(f)
 
 
-def _assert_all_equal(runs):
-    weights = {p: _weights(w) for p, w in runs.items()}
+def _assert_all_equal(runs, env, devices):
+    weights = {p: _weights(w, env, devices) for p, w in runs.items()}
     reference = weights["device"]
     assert len(reference) > 100
     for p in PLACEMENTS[1:]:
@@ -83,7 +90,7 @@ def test_placements_equal_on_8_devices(tmp_path, env, data_dir):
         (err,) = _wait([subprocess.Popen(_command(workdir, data_dir, p, 1), cwd=ROOT, env=env,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)])
         assert f"data placement: {p} (config.data_placement)" in err
-    _assert_all_equal(runs)
+    _assert_all_equal(runs, env, 8)
 
 
 def _free_port() -> int:
@@ -104,7 +111,7 @@ def test_placements_equal_on_two_processes(tmp_path, env, data_dir):
                                        env=dict(cluster, JAX_PROCESS_ID=str(i)),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)])
         assert f"data placement: {p}" in errs[0]
-    _assert_all_equal(runs)
+    _assert_all_equal(runs, env, 2)
 
 
 @pytest.mark.slow
