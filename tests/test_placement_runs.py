@@ -45,6 +45,7 @@ def _command(workdir, data_dir, placement, steps_per_dispatch):
 # process with that many (simulated) devices.
 RESTORE = """
 import sys, numpy as np, jax
+from hsnet_jax import checkpoint
 variables = checkpoint.restore_variables(sys.argv[1], "latest")
 np.savez(sys.argv[2], **{jax.tree_util.keystr(k): np.asarray(v)
                          for k, v in jax.tree_util.tree_leaves_with_path(variables)})
