@@ -1,8 +1,10 @@
 """Training runs (`python -m hsnet_jax.train`) in each data placement end with the same
 weights, bit for bit: on 8 simulated devices, and on two processes (gloo collectives,
-coordinator on 127.0.0.1) each feeding its half of every batch. One device and resuming
+coordinator on 127.0.0.1) each feeding its half of every batch (there: the same losses and test
+report, as orbax restores a two-process checkpoint only in two processes). One device and resuming
 after SIGTERM / SIGKILL in each placement are in test_train.py."""
 
+import json
 import os
 import socket
 import subprocess
@@ -112,7 +114,18 @@ def test_placements_equal_on_two_processes(tmp_path, env, data_dir):
                                        env=dict(cluster, JAX_PROCESS_ID=str(i)),
                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)])
         assert f"data placement: {p}" in errs[0]
-    _assert_all_equal(runs, env, 2)
+    # orbax cannot restore a two-process checkpoint in one process: compare what the runs
+    # computed from their weights, the losses as float32 written in full and the test report.
+    outputs = {p: _outputs(w) for p, w in runs.items()}
+    assert outputs["host"] == outputs["device"] and outputs["stream"] == outputs["device"]
+
+
+def _outputs(workdir):
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f]
+    timing = ("images_per_s", "train_seconds", "epoch_seconds")
+    with open(os.path.join(workdir, "eval", "test_metrics.json")) as f:
+        return [{k: v for k, v in r.items() if k not in timing} for r in records], json.load(f)
 
 
 @pytest.mark.slow
