@@ -27,6 +27,7 @@ import optax
 from hsnet_jax import train, train_step
 from hsnet_jax.data import BatchSampler
 from hsnet_jax.data.placement import build_feeder
+from hsnet_jax.models import create_model
 
 PLACEMENTS = ("device", "host", "stream")
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> dict:
     source, _ = train.load_data(config)
     split = source.load()
     mesh = train_step.make_mesh()
-    model = train.create_model(config, len(source.class_names), bn_axis_name=train_step.DATA)
+    model = create_model(config, len(source.class_names), bn_axis_name=train_step.DATA)
     variables = jax.jit(lambda: model.init(jax.random.key(config.seed),
                                            jnp.zeros((1, config.image_size, config.image_size, 3)),
                                            train=False))()
