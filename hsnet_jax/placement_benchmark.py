@@ -22,9 +22,7 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-
-from hsnet_jax import train, train_step
+from hsnet_jax import plateau, train, train_step
 from hsnet_jax.data import BatchSampler
 from hsnet_jax.data.placement import build_feeder
 from hsnet_jax.models import create_model
@@ -58,8 +56,7 @@ def main(argv: list[str] | None = None) -> dict:
                                            jnp.zeros((1, config.image_size, config.image_size, 3)),
                                            train=False))()
     tx = train_step.make_optimizer(variables["params"], freeze_stem=False, **config.optimizer)
-    initial = train_step.create_train_state(jax.tree.map(np.asarray, variables), tx,
-                                            optax.contrib.reduce_on_plateau(**config.plateau))
+    initial = train_step.create_train_state(jax.tree.map(np.asarray, variables), tx, plateau.init_state())
     steps = {gathered: train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
                                                   max_rotation=config.max_rotation, seed=config.seed,
                                                   gathered=gathered) for gathered in (False, True)}
