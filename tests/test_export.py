@@ -51,6 +51,12 @@ _EXPORT = textwrap.dedent("""
         for k in (1, 3):
             idx = jax.ShapeDtypeStruct((k, 2 * n), jnp.int32, sharding=at(jax.P(None, train_step.DATA)))
             record(f"step n={n} k={k}", step, rep_state, images, labels, idx)
+        # data_placement host/stream: the rows themselves, through the same step code.
+        gathered = train_step.make_train_step(model, tx, mesh, image_size=75, max_rotation=5.0, seed=0,
+                                              gathered=True)
+        rows = jax.ShapeDtypeStruct((3, 2 * n, 80, 80, 3), jnp.uint8, sharding=at(jax.P(None, train_step.DATA)))
+        row_labels = jax.ShapeDtypeStruct((3, 2 * n), jnp.int32, sharding=at(jax.P(None, train_step.DATA)))
+        record(f"gathered n={n} k=3", gathered, rep_state, rows, row_labels)
         variables = jax.tree.map(arg, {"params": shapes["params"], "batch_stats": shapes["batch_stats"]})
         batch = jax.ShapeDtypeStruct((2 * n, 80, 80, 3), jnp.uint8, sharding=at(jax.P(train_step.DATA)))
         record(f"eval n={n}", train_step.make_eval_forward(model, 75, mesh), variables, batch)
@@ -66,7 +72,8 @@ def test_step_and_evaluation_lower_for_cuda_and_tpu():
     assert run.returncode == 0, run.stderr[-3000:]
     got = {r["name"]: r for r in json.loads(run.stdout.strip().splitlines()[-1])}
     assert sorted(got) == sorted(f"{what} n={n}{k}" for n in (8, 1)
-                                 for what, k in (("step", " k=1"), ("step", " k=3"), ("eval", "")))
+                                 for what, k in (("step", " k=1"), ("step", " k=3"), ("gathered", " k=3"),
+                                                 ("eval", "")))
     for r in got.values():
         assert r["platforms"] == ["cuda", "tpu"] and r["custom_calls"] == [], r
     assert got["step n=8 k=1"]["devices"] == 8 and got["step n=1 k=1"]["devices"] == 1
@@ -74,7 +81,11 @@ def test_step_and_evaluation_lower_for_cuda_and_tpu():
     assert got["step n=8 k=1"]["all_reduce"] > 10
     # One device: the step has no collective at all (each would only copy its operand).
     assert got["step n=1 k=1"]["all_reduce"] == 0 and got["step n=1 k=3"]["all_reduce"] == 0
+    # The gathered-rows step (data_placement host/stream) follows the same rules.
+    assert got["gathered n=8 k=3"]["all_reduce"] == got["step n=8 k=3"]["all_reduce"]
+    assert got["gathered n=1 k=3"]["all_reduce"] == 0
     # Several steps per dispatch stay one loop on accelerators (CPU unrolls them); one step has none.
     for n in (8, 1):
         assert got[f"step n={n} k=1"]["loops"] == 0 and got[f"step n={n} k=3"]["loops"] == 1
+        assert got[f"gathered n={n} k=3"]["loops"] == 1
     assert got["eval n=8"]["all_reduce"] == 0  # inference BatchNorm uses the running statistics
