@@ -34,10 +34,12 @@ def data_dir(tmp_path_factory):
     return path
 
 
-def _command(workdir, data_dir, placement, steps_per_dispatch):
+def _command(workdir, data_dir, placement, steps_per_dispatch, batch_size=8):
+    """One epoch of two steps."""
     return [sys.executable, "-m", "hsnet_jax.train", "--config", "configs/demo.py", "--workdir", str(workdir),
             "--config.dataset=synthetic/small", f"--config.data_dir={data_dir}",
-            "--config.max_train_examples=16", "--config.max_eval_examples=8", "--config.batch_size=8",
+            f"--config.max_train_examples={2 * batch_size}", "--config.max_eval_examples=8",
+            f"--config.batch_size={batch_size}",
             "--config.num_epochs=1", f"--config.steps_per_dispatch={steps_per_dispatch}",
             "--config.eval_batch_size=16",
             f"--config.data_placement={placement}"]
@@ -90,7 +92,8 @@ def test_placements_equal_on_8_devices(tmp_path, env, data_dir):
     env = dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=8")
     runs = {p: tmp_path / p for p in PLACEMENTS}
     for p, workdir in runs.items():
-        (err,) = _wait([subprocess.Popen(_command(workdir, data_dir, p, 1), cwd=ROOT, env=env,
+        # batch 16: BatchNorm needs at least 2 examples on each of the 8 devices.
+        (err,) = _wait([subprocess.Popen(_command(workdir, data_dir, p, 1, batch_size=16), cwd=ROOT, env=env,
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)])
         assert f"data placement: {p} (config.data_placement)" in err
     _assert_all_equal(runs, env, 8)
