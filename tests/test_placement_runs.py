@@ -45,28 +45,27 @@ def _command(workdir, data_dir, placement, steps_per_dispatch, batch_size=8):
             f"--config.data_placement={placement}"]
 
 
-# orbax restores a checkpoint only onto the device count that saved it: read it back in a
+# orbax restores a checkpoint only onto the device count that saved it: read them back in one
 # process with that many (simulated) devices.
 RESTORE = """
 import sys, numpy as np, jax
 from hsnet_jax import checkpoint
-variables = checkpoint.restore_variables(sys.argv[1], "latest")
-np.savez(sys.argv[2], **{jax.tree_util.keystr(k): np.asarray(v)
-                         for k, v in jax.tree_util.tree_leaves_with_path(variables)})
+for workdir, out in zip(sys.argv[1::2], sys.argv[2::2]):
+    variables = checkpoint.restore_variables(workdir, "latest")
+    np.savez(out, **{jax.tree_util.keystr(k): np.asarray(v)
+                     for k, v in jax.tree_util.tree_leaves_with_path(variables)})
 """
 
 
-def _weights(workdir, env, devices):
-    out = str(workdir) + ".npz"
-    env = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
-    subprocess.run([sys.executable, "-c", RESTORE, str(workdir), out], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=600)
-    with np.load(out) as f:
-        return dict(f)
-
-
 def _assert_all_equal(runs, env, devices):
-    weights = {p: _weights(w, env, devices) for p, w in runs.items()}
+    outs = {p: str(w) + ".npz" for p, w in runs.items()}
+    env = dict(env, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}")
+    subprocess.run([sys.executable, "-c", RESTORE, *[a for p in runs for a in (str(runs[p]), outs[p])]],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=600)
+    weights = {}
+    for p, out in outs.items():
+        with np.load(out) as f:
+            weights[p] = dict(f)
     reference = weights["device"]
     assert len(reference) > 100
     for p in PLACEMENTS[1:]:
