@@ -25,6 +25,7 @@ import importlib.util
 import os
 import re
 import shlex
+import subprocess
 
 from hsnet_jax.config import base_config
 
@@ -336,3 +337,62 @@ def test_drift_is_reported_with_file_line_and_name():
         "docs/example.md:14: config key optimizer.b3 is not in hsnet_jax.config.base_config",
         "docs/example.md:15: config key model.use_dib documented default False but base_config has True",
     ]
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def broken_links(path: str, text: str) -> list[str]:
+    """Relative links `[text](target)` in `text` whose target file does not exist (URLs and
+    in-page `#anchors` are not files; `file.md#anchor` must name an existing file)."""
+    rel, problems = os.path.relpath(path, ROOT), []
+    for number, line in enumerate(text.splitlines(), 1):
+        for target in LINK.findall(line):
+            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+                continue
+            file = os.path.normpath(os.path.join(os.path.dirname(path), target.split("#")[0]))
+            if not os.path.exists(file):
+                problems.append(f"{rel}:{number}: link to {target}: no such file")
+            elif not file.startswith(ROOT + os.sep):
+                problems.append(f"{rel}:{number}: link to {target}: outside the repository")
+    return problems
+
+
+def test_relative_links_point_to_files_in_the_repository():
+    problems, pages = [], doc_files() + [os.path.join(ROOT, "BENCHMARKS.md")]
+    for path in pages:
+        with open(path) as f:
+            problems += broken_links(path, f.read())
+    assert not problems, "\n".join(problems)
+    page = "see [a](design.md), [b](../README.md#layout), [c](nothere.md#x), [d](https://x.org/y), [e](#top)"
+    assert broken_links(os.path.join(ROOT, "docs", "example.md"), page) == [
+        "docs/example.md:1: link to nothere.md#x: no such file"]
+
+
+def _section(text: str, heading: str) -> str:
+    """The text under `## heading` up to the next `## `."""
+    return text.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_layout_tables_match_the_tree():
+    """README's layout table names every top-level folder, every module and subpackage of
+    hsnet_jax/, and only paths that exist; docs/layout.md names every module of the subpackages."""
+    with open(os.path.join(ROOT, "README.md")) as f:
+        table = _section(f.read(), "Layout")
+    paths = [_cells(line)[0].strip("`") for line in table.splitlines() if line.startswith("| `")]
+    assert len(paths) >= 10, "README has no layout table under ## Layout"
+    missing = [p for p in paths if not os.path.exists(os.path.join(ROOT, p))]
+    assert not missing, f"README's layout table lists paths that do not exist: {missing}"
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                             capture_output=True, text=True, check=True).stdout.split()
+    folders = {t.split("/")[0] + "/" for t in tracked if "/" in t and not t.startswith(".")} - {"hsnet_jax/"}
+    package = {t.rsplit("/", 1)[0] + "/" if t.count("/") > 1 else t for t in tracked
+               if t.startswith("hsnet_jax/") and t != "hsnet_jax/__init__.py"}
+    unlisted = sorted((folders | package) - set(paths))
+    assert not unlisted, f"README's layout table does not list: {unlisted}"
+    with open(os.path.join(ROOT, "docs", "layout.md")) as f:
+        detail = f.read()
+    modules = [os.path.basename(t) for t in tracked if t.count("/") == 2 and t.startswith("hsnet_jax/")
+               and t.endswith(".py") and not t.endswith("__init__.py")]
+    unlisted = [m for m in modules if f"`{m}`" not in detail and m not in detail]
+    assert not unlisted, f"docs/layout.md does not name: {unlisted}"
