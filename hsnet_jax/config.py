@@ -1,7 +1,7 @@
 """The fields every training config shares, with the paper's recipe as defaults (section 3
 of docs/design.md). Each file in `configs/` starts from `base_config` and sets what differs.
 
-Every field, its meaning and its default are listed in the README ("## Configs").
+Every field, its meaning and its default are listed in docs/training.md ("## Configs").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Face detection: facenet-pytorch's `MTCNN.detect` procedure on the Flax P/R/O-Nets, no torch.
 
 The procedure is facenet-pytorch 2.6.0's `detect_face`, step for step, so boxes, probabilities
-and landmarks match it (tests/test_detect.py; measured differences in the README):
+and landmarks match it (tests/test_detect.py; measured differences in docs/datasets.md, Face crops):
 1. pyramid: scales 12/min_face_size * factor^k while the short side stays >= 12 px; each level
    is the image area-resized (torch `interpolate(mode="area")`) to (int(h*s+1), int(w*s+1)),
    normalised (x - 127.5) * 0.0078125; P-Net cells with p >= 0.6 become boxes, NMS 0.5 per

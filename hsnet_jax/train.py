@@ -7,7 +7,7 @@ same command on a workdir that holds a checkpoint resumes it; the run then ends 
 same weights as one that was never interrupted (the batches, the augmentation and the
 optimiser state all follow from the checkpoint). SIGTERM or Ctrl-C save at the next dispatch
 boundary and exit with status 143 / 130. A second trainer on the same workdir stops at once
-(`hsnet_jax.runlock`). What a run leaves is described in the README ("## Outputs of a run").
+(`hsnet_jax.runlock`). What a run leaves is described in docs/training.md ("## Outputs of a run").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
-"""The README's face paths run where torch is not installed: `prepare --dataset rafd|kdef` and
-`predict --detect_face`, in subprocesses whose `import torch` (and facenet_pytorch,
-torchvision) fails, as on a fresh accelerator machine with only jax."""
+"""The documented face paths (docs/datasets.md, docs/evaluation.md) run where torch is not
+installed: `prepare --dataset rafd|kdef` and `predict --detect_face`, in subprocesses whose
+`import torch` (and facenet_pytorch, torchvision) fails, as on a fresh accelerator machine with only jax."""
 
 import json
 import os

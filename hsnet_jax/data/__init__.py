@@ -1,4 +1,4 @@
-"""Datasets, splits, batches and augmentation (see the README's Datasets section).
+"""Datasets, splits, batches and augmentation (see docs/datasets.md).
 
 Import-light: the names below are loaded on first use, so `hsnet_jax.data.augment` (used by the
 train step on accelerator hosts) never pulls in tensorflow_datasets or torch.

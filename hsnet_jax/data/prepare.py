@@ -32,8 +32,8 @@ def prepare_dataset(name: str, data_dir: str | None = None, manual_dir: str | No
     """Prepares `name` (e.g. "raf_db", "rafd/subject_disjoint") and returns its summary.
 
     Summary: name, data_dir, class_names, class_counts {split: [count per class]},
-    skipped_corrupt, skipped_unparseable, ignored and no_face (relative file names; see the
-    README's Datasets section).
+    skipped_corrupt, skipped_unparseable, ignored and no_face (relative file names; see
+    docs/datasets.md).
     """
     data_dir = data_dir or default_data_dir()
     builder = get_builder(name, data_dir, skip_corrupt=skip_corrupt, skip_unparseable=skip_unparseable)
