@@ -342,19 +342,34 @@ def test_drift_is_reported_with_file_line_and_name():
 LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
+def anchors(text: str) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces -> `-`."""
+    return {re.sub(r"[^\w\- ]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+            for line in text.splitlines() if re.match(r"#{1,6} ", line)}
+
+
 def broken_links(path: str, text: str) -> list[str]:
-    """Relative links `[text](target)` in `text` whose target file does not exist (URLs and
-    in-page `#anchors` are not files; `file.md#anchor` must name an existing file)."""
+    """Relative links `[text](target)` in `text` whose file does not exist in the repository,
+    or whose `#anchor` is no heading of that file (URLs are not checked)."""
     rel, problems = os.path.relpath(path, ROOT), []
     for number, line in enumerate(text.splitlines(), 1):
         for target in LINK.findall(line):
-            if re.match(r"[a-z]+:", target) or target.startswith("#"):
+            if re.match(r"[a-z]+:", target):
                 continue
-            file = os.path.normpath(os.path.join(os.path.dirname(path), target.split("#")[0]))
-            if not os.path.exists(file):
+            name, _, anchor = target.partition("#")
+            file = os.path.normpath(os.path.join(os.path.dirname(path), name)) if name else path
+            if name and not os.path.exists(file):
                 problems.append(f"{rel}:{number}: link to {target}: no such file")
             elif not file.startswith(ROOT + os.sep):
                 problems.append(f"{rel}:{number}: link to {target}: outside the repository")
+            elif anchor and file.endswith(".md"):
+                if name:
+                    with open(file) as f:
+                        page = f.read()
+                else:
+                    page = text
+                if anchor not in anchors(page):
+                    problems.append(f"{rel}:{number}: link to {target}: no heading #{anchor} there")
     return problems
 
 
@@ -364,9 +379,12 @@ def test_relative_links_point_to_files_in_the_repository():
         with open(path) as f:
             problems += broken_links(path, f.read())
     assert not problems, "\n".join(problems)
-    page = "see [a](design.md), [b](../README.md#layout), [c](nothere.md#x), [d](https://x.org/y), [e](#top)"
+    page = ("# Top, of it\nsee [a](design.md), [b](../README.md#layout), [c](nothere.md#x), [d](https://x.org/y), "
+            "[e](#top-of-it), [f](#gone), [g](training.md#configs), [h](training.md#config)")
     assert broken_links(os.path.join(ROOT, "docs", "example.md"), page) == [
-        "docs/example.md:1: link to nothere.md#x: no such file"]
+        "docs/example.md:2: link to nothere.md#x: no such file",
+        "docs/example.md:2: link to #gone: no heading #gone there",
+        "docs/example.md:2: link to training.md#config: no heading #config there"]
 
 
 def _section(text: str, heading: str) -> str:
