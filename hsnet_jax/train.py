@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ from ml_collections import config_flags
 
 from hsnet_jax import checkpoint, cli, distributed, plateau, runlock, seeds, train_step
 from hsnet_jax.config import check_config
+from hsnet_jax.epoch_log import EpochLog
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
 
@@ -75,41 +75,6 @@ def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
     logp = logits - logits.max(-1, keepdims=True)
     logp = logp - np.log(np.exp(logp).sum(-1, keepdims=True))
     return float(-np.mean(logp[np.arange(len(labels)), labels]))
-
-
-class _Logger:
-    """metrics.jsonl + TensorBoard (tensorboardX, no TensorFlow); process 0 writes."""
-
-    def __init__(self, workdir: str, resume_epoch: int):
-        self.enabled = jax.process_index() == 0
-        self.path = os.path.join(workdir, "metrics.jsonl")
-        if not self.enabled:
-            return
-        # Epochs at or after the resume point are run again: drop their old lines.
-        lines = []
-        if resume_epoch > 0 and os.path.exists(self.path):
-            with open(self.path) as f:
-                lines = [line for line in f if line.strip() and json.loads(line)["epoch"] < resume_epoch]
-        with open(self.path, "w") as f:
-            f.writelines(lines)
-        from tensorboardX import SummaryWriter
-        self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
-
-    def write(self, record: dict[str, Any]) -> None:
-        if not self.enabled:
-            return
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        for key, value in record.items():
-            group, _, name = key.partition("_")
-            if key != "epoch":
-                self.tb.add_scalar(f"{group}/{name}" if group in ("train", "val") else key, value,
-                                   record["epoch"])
-        self.tb.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            self.tb.close()
 
 
 def _abstract(tree):
@@ -177,7 +142,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
                                          max_rotation=config.max_rotation, seed=config.seed,
                                          gathered=feeder.gathered)
     predict = train_step.make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
-    logger = _Logger(workdir, meta["epoch"])
+    logger = EpochLog(workdir, meta["epoch"])
     stop = cli.StopRequest(_say)
     loop = _Loop(config, workdir, mesh, sampler, feeder, val, step_fn, predict, latest, best, logger, stop)
     try:
@@ -225,7 +190,7 @@ class _Loop:
     predict: Any
     latest: Any  # checkpoint managers
     best: Any
-    logger: _Logger
+    logger: EpochLog
     stop: cli.StopRequest
 
     def run(self, state: train_step.TrainState, meta: dict[str, Any]) -> None:

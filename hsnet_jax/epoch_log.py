@@ -1,0 +1,47 @@
+"""What a training run records per epoch: one JSON line in WORKDIR/metrics.jsonl and the same
+scalars as TensorBoard events in WORKDIR/tensorboard/ (the trainer's log; `figures.plot_history`
+draws the curves from metrics.jsonl). Resuming rewrites the file without the epochs that are
+trained again, so the log never holds an epoch twice."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+
+
+class EpochLog:
+    """metrics.jsonl + TensorBoard (tensorboardX, no TensorFlow); process 0 writes."""
+
+    def __init__(self, workdir: str, resume_epoch: int):
+        self.enabled = jax.process_index() == 0
+        self.path = os.path.join(workdir, "metrics.jsonl")
+        if not self.enabled:
+            return
+        # Epochs at or after the resume point are run again: drop their old lines.
+        lines = []
+        if resume_epoch > 0 and os.path.exists(self.path):
+            with open(self.path) as f:
+                lines = [line for line in f if line.strip() and json.loads(line)["epoch"] < resume_epoch]
+        with open(self.path, "w") as f:
+            f.writelines(lines)
+        from tensorboardX import SummaryWriter
+        self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
+
+    def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            group, _, name = key.partition("_")
+            if key != "epoch":
+                self.tb.add_scalar(f"{group}/{name}" if group in ("train", "val") else key, value,
+                                   record["epoch"])
+        self.tb.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            self.tb.close()
