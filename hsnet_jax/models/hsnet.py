@@ -111,7 +111,7 @@ class FGAL(nn.Module):
     - The gate and classifier layers start at zero (gates at 0.5, logits at 0), so no level is
       judged by random logits before its classifier has learned anything.
     `standardize=False` drops both: psi_j is the plain pooled feature and the gate and
-    classifier kernels start from He init, eq. 11-17 exactly (README, "literal FGAL"). The
+    classifier kernels start from He init, eq. 11-17 exactly (docs/design.md, FGAL). The
     parameters are the same either way (the standardising BatchNorm has only statistics).
     """
 
