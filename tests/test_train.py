@@ -27,6 +27,13 @@ from train_runs import start_and_signal as _start_and_signal
 
 
 @pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """This module's own data directory (overrides conftest's session one): its reference run
+    must find the generated set missing and prepare it, whatever other modules ran first."""
+    return str(tmp_path_factory.mktemp("train_data"))
+
+
+@pytest.fixture(scope="module")
 def reference(tmp_path_factory, env, data_dir):
     """An uninterrupted run (it also prepares the generated set, which is missing at first)."""
     workdir = tmp_path_factory.mktemp("reference")
