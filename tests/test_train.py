@@ -114,6 +114,10 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(referenc
 
 @pytest.mark.slow
 def test_bad_input_is_one_line_error(reference, tmp_path, env, data_dir):
+    # The refusals run at once, so each gets its own copy of the reference run (one trainer
+    # per workdir: a shared copy would answer "in use by another training run" instead).
+    for name in ("architecture", "ktl", "image_size"):
+        shutil.copytree(reference[0], tmp_path / name, ignore=shutil.ignore_patterns("run.lock"))
     cases = {
         "misspelt": (_command(tmp_path / "a", data_dir, "--config.batchsize=4"), "batchsize"),
         "value": (_command(tmp_path / "b", data_dir, "--config.batch_size=0"),
@@ -126,11 +130,11 @@ def test_bad_input_is_one_line_error(reference, tmp_path, env, data_dir):
         "plateau": (_command(tmp_path / "f", data_dir, "--config.plateau.patience=-1"),
                     "error: config.plateau.patience must be >= 0"),
         # Resuming into another run (the reference's workdir) is refused, naming both values.
-        "architecture": (_command(reference[0], data_dir, "--config.model.use_dib=False"),
+        "architecture": (_command(tmp_path / "architecture", data_dir, "--config.model.use_dib=False"),
                          "model.use_dib: checkpoint True, this run False"),
-        "ktl": (_command(reference[0], data_dir, "--config.ktl.stem_checkpoint=/stems/vggface2"),
+        "ktl": (_command(tmp_path / "ktl", data_dir, "--config.ktl.stem_checkpoint=/stems/vggface2"),
                 "ktl_stem_checkpoint: checkpoint '', this run '/stems/vggface2'"),
-        "image_size": (_command(reference[0], data_dir, "--config.image_size=80"),
+        "image_size": (_command(tmp_path / "image_size", data_dir, "--config.image_size=80"),
                        "image_size: checkpoint 75, this run 80"),
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
