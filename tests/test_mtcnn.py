@@ -2,6 +2,7 @@
 package is exactly what convert/port_mtcnn.py makes of facenet-pytorch's pnet/rnet/onet.pt, and
 each network computes what facenet's does with them."""
 
+import jax
 import numpy as np
 import pytest
 import torch
@@ -32,6 +33,7 @@ def test_converter_refuses_a_file_that_is_not_the_network(tmp_path):
 
 @pytest.mark.parametrize("net, torch_net, shape", [
     ("pnet", TorchPNet, (2, 31, 46, 3)),  # odd sides: the ceil_mode pool keeps a partial window
+    ("pnet", TorchPNet, (1, 301, 263, 3)),  # conv3 (145x127 outputs) runs in 3 strips on the CPU
     ("rnet", TorchRNet, (5, 24, 24, 3)),
     ("onet", TorchONet, (5, 48, 48, 3)),
 ])
@@ -47,6 +49,24 @@ def test_networks_match_facenet(net, torch_net, shape):
     for g, w in zip(got, want):
         assert g.shape == w.shape
         np.testing.assert_allclose(np.asarray(g), w, atol=2e-5)
+
+
+@pytest.mark.parametrize("shape, features, kernel", [
+    ((2, 40, 33, 3), 10, 3),  # 27 taps x channels: multiplied and added on the CPU
+    ((1, 147, 129, 16), 32, 3),  # 10.5 MB of patches: 3 strips of 57 rows, the last one padded
+    ((3, 20, 20, 48), 64, 2),  # the plain convolution
+])
+def test_conv_equals_the_plain_convolution(shape, features, kernel):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, shape).astype(np.float32)
+    params = {"kernel": rng.normal(size=(kernel, kernel, shape[-1], features)).astype(np.float32),
+              "bias": rng.normal(size=features).astype(np.float32)}
+    got = mtcnn.Conv(features, kernel).apply({"params": params}, x)
+    want = jax.lax.conv_general_dilated(x, params["kernel"], (1, 1), "VALID",
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision=jax.lax.Precision.HIGHEST) + params["bias"]
+    assert got.shape == want.shape
+    np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
 
 
 def test_padded_pnet_input_gives_the_unpadded_cells():

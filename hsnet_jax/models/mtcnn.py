@@ -44,12 +44,55 @@ def max_pool_ceil(x: jax.Array, window: int, stride: int) -> jax.Array:
                                  ((0, 0), *pads, (0, 0)))
 
 
-# Full float32 everywhere: accelerators would otherwise use reduced-precision (TF32) products.
-HIGHEST = jax.lax.Precision.HIGHEST
+HIGHEST = jax.lax.Precision.HIGHEST  # full float32 products on accelerators (not TF32)
 
 
-def _conv(features: int, kernel: int, name: str) -> nn.Conv:
-    return nn.Conv(features, (kernel, kernel), padding="VALID", precision=HIGHEST, name=name)
+# XLA:CPU's convolution is slow in two cases P-Net hits on every photo (681x1024, level 0):
+# few input channels (conv1, 3 -> 10: 12 ms, 3.7 ms as 27 fused multiply-adds) and a patch
+# buffer near the size of the cache (conv3, 16 -> 32, 37 MB of patches: 36 ms whole, 10 ms in
+# strips of ~64 rows; measured on a 2-core EPYC with 32 MiB of L3, 2026-11-28).
+# Elsewhere (accelerators, other layers) it is the plain convolution.
+CPU_TAPS = 27  # kernel taps x input channels up to which the CPU multiplies and adds
+CPU_STRIP_BYTES = 4 << 20  # patch bytes (taps x channels x output pixels x 4) per strip, when over 2x
+
+
+class Conv(nn.Module):
+    """`nn.Conv(features, (kernel, kernel), padding="VALID")` in float32 (same parameters), with
+    the CPU fast paths above. Products in full float32, as accelerators would otherwise use
+    reduced-precision (TF32) ones."""
+
+    features: int
+    kernel: int
+
+    @nn.compact
+    def __call__(self, x: jax.Array) -> jax.Array:
+        k, c = self.kernel, x.shape[-1]
+        kernel = self.param("kernel", nn.initializers.lecun_normal(), (k, k, c, self.features))
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        h, w = x.shape[1] - k + 1, x.shape[2] - k + 1
+        cpu = jax.default_backend() == "cpu"
+        if cpu and k * k * c <= CPU_TAPS:
+            return sum(x[:, i:i + h, j:j + w, ch:ch + 1] * kernel[i, j, ch]
+                       for i in range(k) for j in range(k) for ch in range(c)) + bias
+        rows = max(1, CPU_STRIP_BYTES // (4 * k * k * c * w))
+        if not cpu or h <= 2 * rows:
+            return _conv(x, kernel) + bias
+        return _conv_in_strips(x, kernel, rows) + bias
+
+
+def _conv_in_strips(x: jax.Array, kernel: jax.Array, rows: int) -> jax.Array:
+    """`_conv` as a loop (`lax.map`: one compiled body) over strips of `rows` output rows."""
+    k, (n, height, _, _) = kernel.shape[0], x.shape
+    h, strips = height - k + 1, -(-(height - k + 1) // rows)
+    x = jnp.pad(x, ((0, 0), (0, strips * rows + k - 1 - height), (0, 0), (0, 0)))
+    starts = jnp.arange(strips)[:, None] * rows + jnp.arange(rows + k - 1)[None, :]
+    out = jax.lax.map(lambda strip: _conv(strip, kernel), jnp.moveaxis(x[:, starts], 1, 0))
+    return jnp.moveaxis(out, 0, 1).reshape(n, strips * rows, *out.shape[3:])[:, :h]
+
+
+def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                                        precision=HIGHEST)
 
 
 def _dense(features: int, name: str) -> nn.Dense:
@@ -72,16 +115,16 @@ class PNet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array, valid: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
-        x = PReLU(name="prelu1")(_conv(10, 3, "conv1")(x))
+        x = PReLU(name="prelu1")(Conv(10, 3, name="conv1")(x))
         if valid is not None:  # conv1 output rows/cols >= valid - 2 come from padding
             rows = jnp.arange(x.shape[1])[:, None] < valid[0] - 2
             cols = jnp.arange(x.shape[2])[None, :] < valid[1] - 2
             x = jnp.where((rows & cols)[None, :, :, None], x, -jnp.inf)
         x = max_pool_ceil(x, 2, 2)
-        x = PReLU(name="prelu2")(_conv(16, 3, "conv2")(x))
-        x = PReLU(name="prelu3")(_conv(32, 3, "conv3")(x))
-        probs = jax.nn.softmax(_conv(2, 1, "conv4_1")(x), axis=-1)[..., 1]
-        return _conv(4, 1, "conv4_2")(x), probs
+        x = PReLU(name="prelu2")(Conv(16, 3, name="conv2")(x))
+        x = PReLU(name="prelu3")(Conv(32, 3, name="conv3")(x))
+        probs = jax.nn.softmax(Conv(2, 1, name="conv4_1")(x), axis=-1)[..., 1]
+        return Conv(4, 1, name="conv4_2")(x), probs
 
 
 class RNet(nn.Module):
@@ -89,9 +132,9 @@ class RNet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array]:
-        x = max_pool_ceil(PReLU(name="prelu1")(_conv(28, 3, "conv1")(x)), 3, 2)
-        x = max_pool_ceil(PReLU(name="prelu2")(_conv(48, 3, "conv2")(x)), 3, 2)
-        x = PReLU(name="prelu3")(_conv(64, 2, "conv3")(x))
+        x = max_pool_ceil(PReLU(name="prelu1")(Conv(28, 3, name="conv1")(x)), 3, 2)
+        x = max_pool_ceil(PReLU(name="prelu2")(Conv(48, 3, name="conv2")(x)), 3, 2)
+        x = PReLU(name="prelu3")(Conv(64, 2, name="conv3")(x))
         x = PReLU(name="prelu4")(_dense(128, name="dense4")(_flatten_whc(x)))
         probs = jax.nn.softmax(_dense(2, name="dense5_1")(x), axis=-1)[:, 1]
         return _dense(4, name="dense5_2")(x), probs
@@ -103,10 +146,10 @@ class ONet(nn.Module):
 
     @nn.compact
     def __call__(self, x: jax.Array) -> tuple[jax.Array, jax.Array, jax.Array]:
-        x = max_pool_ceil(PReLU(name="prelu1")(_conv(32, 3, "conv1")(x)), 3, 2)
-        x = max_pool_ceil(PReLU(name="prelu2")(_conv(64, 3, "conv2")(x)), 3, 2)
-        x = max_pool_ceil(PReLU(name="prelu3")(_conv(64, 3, "conv3")(x)), 2, 2)
-        x = PReLU(name="prelu4")(_conv(128, 2, "conv4")(x))
+        x = max_pool_ceil(PReLU(name="prelu1")(Conv(32, 3, name="conv1")(x)), 3, 2)
+        x = max_pool_ceil(PReLU(name="prelu2")(Conv(64, 3, name="conv2")(x)), 3, 2)
+        x = max_pool_ceil(PReLU(name="prelu3")(Conv(64, 3, name="conv3")(x)), 2, 2)
+        x = PReLU(name="prelu4")(Conv(128, 2, name="conv4")(x))
         x = PReLU(name="prelu5")(_dense(256, name="dense5")(_flatten_whc(x)))
         probs = jax.nn.softmax(_dense(2, name="dense6_1")(x), axis=-1)[:, 1]
         return _dense(4, name="dense6_2")(x), _dense(10, name="dense6_3")(x), probs
