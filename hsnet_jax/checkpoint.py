@@ -80,6 +80,22 @@ def _drop_closed_loop_callbacks(unraisable: Any, hook: Callable[[Any], None] = s
 
 sys.unraisablehook = _drop_closed_loop_callbacks
 
+_REPORTED_DAMAGED: set[str] = set()  # checkpoint directories (with a trailing separator) named as damaged
+
+
+class _DropReadsOfReportedCheckpoints(logging.Filter):
+    """The same failed restore also leaves asyncio tasks whose TensorStore reads of the damaged
+    files failed; when the garbage collector frees them (at any later moment, more often under
+    load), asyncio logs "Task exception was never retrieved" with a traceback. Those records are
+    dropped when their error names a checkpoint already reported as damaged; others are kept."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return error is None or not any(path in str(error) for path in _REPORTED_DAMAGED)
+
+
+logging.getLogger("asyncio").addFilter(_DropReadsOfReportedCheckpoints())
+
 
 class DamagedCheckpointError(HSNetError):
     """A checkpoint whose files cannot be read back."""
@@ -100,8 +116,14 @@ def _restore(manager: ocp.CheckpointManager, step: int, args: ocp.args.Composite
     except HSNetError:
         raise
     except Exception as e:  # TensorStore, orbax and JSON errors have no common type
-        raise DamagedCheckpointError(f"checkpoint {os.path.join(str(manager.directory), str(step))} "
-                                     f"cannot be read ({_root_reason(e)})") from None
+        raise _damaged(os.path.join(str(manager.directory), str(step)), e) from None
+
+
+def _damaged(path: str, e: Exception) -> DamagedCheckpointError:
+    """The one-line error for checkpoint `path`, whose read failed with `e`; the reads of it
+    still in flight will fail quietly."""
+    _REPORTED_DAMAGED.add(os.path.join(os.path.abspath(path), ""))
+    return DamagedCheckpointError(f"checkpoint {path} cannot be read ({_root_reason(e)})")
 
 
 def move_aside(workdir: str, which: str, step: int) -> str:
@@ -218,7 +240,7 @@ def restore_variables(workdir: str, which: str = "latest", *,
     try:
         stored = ocp.StandardCheckpointHandler().metadata(epath.Path(where) / "variables").tree
     except Exception as e:
-        raise DamagedCheckpointError(f"checkpoint {where} cannot be read ({_root_reason(e)})") from None
+        raise _damaged(where, e) from None
     replicated = jax.sharding.NamedSharding(jax.sharding.Mesh(jax.devices(), ("all",)), jax.sharding.PartitionSpec())
     target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=replicated), stored)
     restored = _restore(manager, step, ocp.args.Composite(variables=ocp.args.StandardRestore(target)))
