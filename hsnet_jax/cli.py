@@ -17,6 +17,7 @@ import signal
 import sys
 from typing import Any, Callable
 
+import hsnet_jax
 from hsnet_jax.errors import HSNetError
 
 SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C"}
@@ -90,6 +91,7 @@ def os_error_line(e: OSError) -> str:
 
 def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """`fn(*args, **kwargs)` or, for the failures above, the exit status after one line."""
+    hsnet_jax.hand_ctrl_c_to_the_command()
     try:
         return fn(*args, **kwargs)
     except HSNetError as e:

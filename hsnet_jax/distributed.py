@@ -53,6 +53,10 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
                                           ("process_id", "JAX_PROCESS_ID")) if v in env}
     jax.distributed.initialize(heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S, **kwargs)
     if jax.process_count() > 1:
+        if _client() is None:
+            print("warning: this jax has no coordination key-value store the watchdog can use: a lost process "
+                  f"ends the others after JAX's {HEARTBEAT_TIMEOUT_S} s heartbeat timeout", file=sys.stderr)
+            return
         watchdog = _Watchdog()
         # atexit runs last-registered first: the watchdog stops before JAX's own shutdown,
         # which ends the key-value store it reads.
@@ -61,9 +65,16 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
 
 
 def _client():
-    from jax._src import distributed
+    """JAX's coordination-service client, or None where this jax lacks it or its key-value
+    calls. Private in jax; orbax-checkpoint reads it the same way (its multihost module), so it
+    moves only with a matching orbax."""
+    try:
+        from jax._src import distributed
 
-    return distributed.global_state.client
+        client = distributed.global_state.client
+    except (ImportError, AttributeError):
+        return None
+    return client if all(hasattr(client, m) for m in ("key_value_set", "key_value_dir_get")) else None
 
 
 def _end(me: int, who: str, reason: str) -> None:
@@ -101,8 +112,10 @@ class _Watchdog(threading.Thread):
                 client.key_value_set(f"{_BEATS}{self._me}", str(beat), allow_overwrite=True)
 
     def run(self) -> None:
-        client, beat = _client(), 0
-        seen: dict[str, tuple[str, float]] = {}  # key -> (value, when it last changed)
+        client, beat, start = _client(), 0, time.monotonic()
+        # key -> (value, when it last changed); every other process counts from now, so one
+        # that dies before its first beat is lost after LOST_AFTER_S like any other
+        seen = {f"{_BEATS}{p}": ("", start) for p in range(self._count) if p != self._me}
         while not self._stopped.wait(BEAT_S):
             beat += 1
             try:
@@ -118,7 +131,7 @@ class _Watchdog(threading.Thread):
             for key, value in beats.items():
                 if seen.get(key, ("", 0.0))[0] != value:
                     seen[key] = (value, now)
-            lost = [p for p in range(self._count) if p != self._me and f"{_BEATS}{p}" in seen
+            lost = [p for p in range(self._count) if p != self._me
                     and seen[f"{_BEATS}{p}"][0] != "done" and now - seen[f"{_BEATS}{p}"][1] > LOST_AFTER_S]
             if lost and not self._stopped.is_set():
                 _end(self._me, "process " + ", ".join(map(str, lost)), f"no heartbeat for {LOST_AFTER_S:.0f} s")

@@ -45,3 +45,26 @@ def test_the_first_signal_asks_to_stop_and_later_ones_are_ignored():
     assert said[1:] == ["Ctrl-C ignored: still saving", "SIGTERM ignored: still saving"]
     assert signal.getsignal(signal.SIGINT) is before
     assert cli.Stopped(stop.signum).code == 130
+
+
+def test_ctrl_c_while_a_command_imports_is_one_line():
+    """Ctrl-C before the command's own handling starts (jax, flax and TFDS import for a second
+    or more): sent once the process has mapped jaxlib's first library (Linux /proc), while jax
+    is still importing. Without the package's start-up handler: a traceback, or the interrupt
+    swallowed in one of jax's garbage-collector callbacks and the command going on."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    env = dict(os.environ, JAX_PLATFORMS="cpu")
+    proc = subprocess.Popen([sys.executable, "-m", "hsnet_jax.evaluate", "--workdir", "/nonexistent"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    deadline = time.monotonic() + 60
+    while "jaxlib" not in open(f"/proc/{proc.pid}/maps").read():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err == "interrupted (Ctrl-C)\n" and out == "", err[-3000:]

@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from hsnet_jax import checkpoint
+from hsnet_jax import checkpoint, distributed
 from train_runs import Trainer, command, leaves, metrics, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -171,3 +171,32 @@ def test_a_lost_process_ends_the_other_in_one_line_and_the_rerun_resumes(tmp_pat
     results = [p.finish(timeout=900) for p in procs]
     assert [code for code, _ in results] == [0, 0], [err[-3000:] for _, err in results]
     assert "resuming" in results[0][1] and "at epoch 2" in results[0][1]
+
+
+EARLY_DEATH = textwrap.dedent("""
+    import os, signal, sys, time
+    import ml_collections
+    from hsnet_jax import distributed
+    distributed.initialize_distributed(ml_collections.ConfigDict({"distributed": "auto"}))
+    import jax
+    print("initialized", file=sys.stderr, flush=True)
+    if jax.process_index() == 1:
+        os.kill(os.getpid(), signal.SIGKILL)  # before its watchdog's first beat
+    time.sleep(300)  # busy elsewhere (compiling, reading data): only the watchdog can notice
+""")
+
+
+@pytest.mark.slow
+def test_a_process_lost_before_its_first_heartbeat_is_named_too(tmp_path, env):
+    """Process 1 dies right after `jax.distributed.initialize`, before it ever beats: process 0
+    ends after the watchdog's LOST_AFTER_S with one line, not after JAX's 100 s abort."""
+    port = _free_port()
+    procs = [Trainer([sys.executable, "-c", EARLY_DEATH], _cluster_env(env, port, i)) for i in range(2)]
+    procs[1].wait_for("initialized", timeout=120)
+    start = time.monotonic()
+    code, err = procs[0].finish(timeout=90)
+    assert code == 1 and time.monotonic() - start < 60, err[-3000:]
+    assert err.strip().splitlines()[-1] == (f"error: process 0: lost process 1 of 2 (no heartbeat for "
+                                            f"{distributed.LOST_AFTER_S:.0f} s); the checkpoints are intact: "
+                                            "rerun every process to resume"), err[-3000:]
+    assert procs[1].finish()[0] == -9
