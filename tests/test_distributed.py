@@ -102,7 +102,11 @@ def _two_processes(workdir, data_dir, env, *extra):
 @pytest.mark.slow
 def test_the_training_cli_on_two_processes_equals_one(tmp_path, env, data_dir):
     """A whole run on two processes (checkpoints, validation, test report, plots) ends exactly
-    like the same run on one process with two devices; evaluate and predict read it.
+    like the same run on one process with two devices; evaluate and predict read it. The two
+    processes read their rows with the `stream` placement (each its own half of every batch,
+    through the feeder `host` shares) and the reference indexes the `device`-resident set:
+    placements are equal too (all three on 8 devices: test_placement_runs.py). Two steps per
+    dispatch: the multi-step dispatch path.
 
     The reference has the same mesh (two devices of 4 examples each), so every per-device
     computation has the same shapes and the only difference left is where the cross-device
@@ -113,12 +117,15 @@ def test_the_training_cli_on_two_processes_equals_one(tmp_path, env, data_dir):
     ~0.3% in 12 steps (the float64 claim for that case is test_two_processes_equal_one).
     """
     two_devices = dict(env, XLA_FLAGS="--xla_force_host_platform_device_count=2")
-    one = run(command(tmp_path / "one", data_dir, "--config.num_epochs=2"), two_devices, timeout=1200)
+    one = run(command(tmp_path / "one", data_dir, "--config.num_epochs=2", "--config.steps_per_dispatch=2",
+                      "--config.data_placement=device"), two_devices, timeout=1200)
     assert one.returncode == 0, one.stderr[-3000:]
-    procs = _two_processes(tmp_path / "two", data_dir, env)
+    procs = _two_processes(tmp_path / "two", data_dir, env, "--config.steps_per_dispatch=2",
+                           "--config.data_placement=stream")
     results = [p.finish(timeout=900) for p in procs]
     assert [code for code, _ in results] == [0, 0], [err[-3000:] for _, err in results]
     assert all("Traceback" not in err for _, err in results)
+    assert "data placement: stream" in results[0][1]
     reports = [json.load(open(tmp_path / w / "eval" / "test_metrics.json")) for w in ("one", "two")]
     paths = ("metrics_path", "plot_path", "examples_path", "gates_path")  # they name the workdir
     assert [{k: v for k, v in r.items() if k not in paths} for r in reports[1:]] == \
@@ -150,8 +157,10 @@ TINY = ("--config.max_train_examples=32", "--config.max_eval_examples=16")
 @pytest.mark.slow
 def test_a_lost_process_ends_the_other_in_one_line_and_the_rerun_resumes(tmp_path, env, data_dir):
     """Process 1 is killed in the second epoch: process 0 ends within two minutes with one line
-    naming it (no traceback, no JAX fatal-error dump), and rerunning both resumes."""
-    procs = _two_processes(tmp_path / "killed", data_dir, env, *TINY)
+    naming it (no traceback, no JAX fatal-error dump), and rerunning both resumes. The `host`
+    placement: its feeder thread must not keep a survivor alive."""
+    tiny = (*TINY, "--config.data_placement=host")
+    procs = _two_processes(tmp_path / "killed", data_dir, env, *tiny)
     procs[0].wait_for("epoch 2/2", timeout=900)
     latest = tmp_path / "killed" / "checkpoints" / "latest"
     deadline = time.monotonic() + 300
@@ -167,7 +176,7 @@ def test_a_lost_process_ends_the_other_in_one_line_and_the_rerun_resumes(tmp_pat
     for noise in ("Traceback", "Shutdown barrier", "Terminating process", "Fatal Python error", "Check failure"):
         assert noise not in err, err[-3000:]
     procs[1].finish()
-    procs = _two_processes(tmp_path / "killed", data_dir, env, *TINY)
+    procs = _two_processes(tmp_path / "killed", data_dir, env, *tiny)
     results = [p.finish(timeout=900) for p in procs]
     assert [code for code, _ in results] == [0, 0], [err[-3000:] for _, err in results]
     assert "resuming" in results[0][1] and "at epoch 2" in results[0][1]

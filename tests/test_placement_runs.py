@@ -1,12 +1,9 @@
 """Training runs (`python -m hsnet_jax.train`) in each data placement end with the same
-weights, bit for bit: on 8 simulated devices, and on two processes (gloo collectives,
-coordinator on 127.0.0.1) each feeding its half of every batch (there: the same losses and test
-report, as orbax restores a two-process checkpoint only in two processes). One device and resuming
-after SIGTERM / SIGKILL in each placement are in test_train.py."""
+weights, bit for bit, on 8 simulated devices. One device and resuming after SIGTERM / SIGKILL
+in each placement are in test_train.py; two processes (`stream` against one process's
+`device`, bit for bit; `host` killed and resumed) in test_distributed.py."""
 
-import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -96,39 +93,6 @@ def test_placements_equal_on_8_devices(tmp_path, env, data_dir):
                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)])
         assert f"data placement: {p} (config.data_placement)" in err
     _assert_all_equal(runs, env, 8)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.mark.slow
-def test_placements_equal_on_two_processes(tmp_path, env, data_dir):
-    runs = {p: tmp_path / p for p in PLACEMENTS}
-    for p, workdir in runs.items():
-        port = _free_port()
-        cluster = dict(env, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
-                       JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2")
-        # Both steps of the epoch in one dispatch: the lax.scan path of the step.
-        errs = _wait([subprocess.Popen(_command(workdir, data_dir, p, 2), cwd=ROOT,
-                                       env=dict(cluster, JAX_PROCESS_ID=str(i)),
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for i in range(2)])
-        assert f"data placement: {p}" in errs[0]
-    # orbax cannot restore a two-process checkpoint in one process: compare what the runs
-    # computed from their weights, the losses as float32 written in full and the test report.
-    outputs = {p: _outputs(w) for p, w in runs.items()}
-    assert outputs["host"] == outputs["device"] and outputs["stream"] == outputs["device"]
-
-
-def _outputs(workdir):
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f]
-    timing = ("images_per_s", "train_seconds", "epoch_seconds")
-    with open(os.path.join(workdir, "eval", "test_metrics.json")) as f:
-        report = {k: v for k, v in json.load(f).items() if not k.endswith("_path")}
-    return [{k: v for k, v in r.items() if k not in timing} for r in records], report
 
 
 @pytest.mark.slow
