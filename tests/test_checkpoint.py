@@ -1,6 +1,11 @@
 """Checkpoints: real orbax round trips, the architecture check, the run config, clear errors."""
 
+import glob
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import ml_collections
 import numpy as np
@@ -133,10 +138,6 @@ def test_a_checkpoint_without_a_run_record_is_refused_in_one_line(tmp_path):
 
 
 def test_a_damaged_checkpoint_is_named_and_moved_aside(workdir, tmp_path):
-    import glob
-    import os
-    import shutil
-
     run = str(tmp_path / "run")
     shutil.copytree(workdir, run)
     for path in glob.glob(os.path.join(run, "checkpoints", "latest", "30", "**", "d", "*"), recursive=True):
@@ -181,12 +182,9 @@ def test_the_reads_a_damaged_checkpoint_leaves_behind_print_nothing(tmp_path):
     """After the one-line report, nothing more: a failed restore leaves TensorStore reads and
     asyncio tasks behind, whose failures would print tracebacks when they end or are freed.
     A race by nature: without checkpoint.py's asyncio filter this failed in 4 of 5 runs."""
-    import subprocess
-    import sys
-
     script = f"META = {META!r}\n" + FAILED_READS
     result = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True,
-                            timeout=300, env=dict(__import__("os").environ, JAX_PLATFORMS="cpu"))
+                            timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
     assert result.returncode == 0, result.stderr[-3000:]
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 12 and all(line.startswith(f"checkpoint {tmp_path}/checkpoints/latest/1 cannot be read")

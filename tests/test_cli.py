@@ -3,6 +3,9 @@ stop request (real signals sent to this process)."""
 
 import os
 import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -52,11 +55,6 @@ def test_ctrl_c_while_a_command_imports_is_one_line():
     or more): sent once the process has mapped jaxlib's first library (Linux /proc), while jax
     is still importing. Without the package's start-up handler: a traceback, or the interrupt
     swallowed in one of jax's garbage-collector callbacks and the command going on."""
-    import os
-    import subprocess
-    import sys
-    import time
-
     env = dict(os.environ, JAX_PLATFORMS="cpu")
     proc = subprocess.Popen([sys.executable, "-m", "hsnet_jax.evaluate", "--workdir", "/nonexistent"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
