@@ -1,4 +1,4 @@
-"""Face detection speed: the JAX MTCNN (`hsnet_jax.detect`) beside facenet-pytorch's MTCNN on one
+"""Face detection speed: the JAX MTCNN (`hsnet_jax.faces.detect`) beside facenet-pytorch's MTCNN on one
 torch thread, in one run on the same photo, and RaFD preparation projected from a timed sample.
 
   python benchmarks/faces.py [--repeats 10] [--sample 48]
@@ -34,7 +34,7 @@ from facenet_pytorch import MTCNN
 from PIL import Image
 
 from hsnet_jax.data import reading
-from hsnet_jax.data.faces import PREPARE_MAX_SIDE, detector, face_or_centre
+from hsnet_jax.faces.crops import PREPARE_MAX_SIDE, detector, face_or_centre
 
 RAFD_SIZE = (681, 1024)  # width, height
 RAFD_IMAGES = 8040

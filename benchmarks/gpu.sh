@@ -37,12 +37,12 @@ fi
 "$py" -c "import jax, flax, optax; print('jax', jax.__version__, 'flax', flax.__version__, 'optax', optax.__version__, jax.devices())" | tee -a "$out/gpu.txt"
 for dtype in $dtypes; do
   for bs in $batches; do
-    "$py" -m hsnet_jax.benchmark --ktl --dtype "$dtype" --batch_size "$bs" "${size[@]}" "${timed[@]}" \
+    "$py" -m benchmarks.step --ktl --dtype "$dtype" --batch_size "$bs" "${size[@]}" "${timed[@]}" \
       2>>"$out/stderr.log" | tee -a "$out/benchmark.jsonl"
   done
 done
 # The paper's RAF-DB schedule: 11,044 training + 1,227 validation images per epoch, batch 32.
-"$py" -m hsnet_jax.benchmark --ktl --dtype "${dtypes%% *}" --batch_size "${batches%% *}" "${size[@]}" \
+"$py" -m benchmarks.step --ktl --dtype "${dtypes%% *}" --batch_size "${batches%% *}" "${size[@]}" \
   "${timed[@]}" "${epoch[@]}" --num_epochs 500 2>>"$out/stderr.log" | tee -a "$out/benchmark.jsonl"
 # The PyTorch baseline on the same card (eager; float32 with TF32, then bf16 autocast).
 for bs in $batches; do

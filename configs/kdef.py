@@ -2,7 +2,7 @@ r"""HSNet on KDEF (7 classes; MTCNN face crops), with the paper's recipe.
 
   python -m hsnet_jax.train --config configs/kdef.py --workdir workdirs/kdef
 
-Prepare the dataset first (`python -m hsnet_jax.data.prepare --dataset kdef ...`; the
+Prepare the dataset first (`python -m hsnet_jax.prepare --dataset kdef ...`; the
 trainer prints the exact command if it is missing). KTL (the frozen VGGFace2 stem):
   --config.ktl.stem_checkpoint=weights/vggface2_stem  (written by convert/port_stem.py)
 The subject-disjoint split: --config.dataset=kdef/subject_disjoint

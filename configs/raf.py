@@ -2,7 +2,7 @@ r"""HSNet on RAF-DB (basic, 7 classes; official train/test, 10% of train for val
 
   python -m hsnet_jax.train --config configs/raf.py --workdir workdirs/raf
 
-Prepare the dataset first (`python -m hsnet_jax.data.prepare --dataset raf_db ...`; the
+Prepare the dataset first (`python -m hsnet_jax.prepare --dataset raf_db ...`; the
 trainer prints the exact command if it is missing). KTL (the frozen VGGFace2 stem):
   --config.ktl.stem_checkpoint=weights/vggface2_stem  (written by convert/port_stem.py)
 """

@@ -2,7 +2,7 @@ r"""HSNet on RaFD (8 classes, contempt included; MTCNN face crops), with the pap
 
   python -m hsnet_jax.train --config configs/rafd.py --workdir workdirs/rafd
 
-Prepare the dataset first (`python -m hsnet_jax.data.prepare --dataset rafd ...`; the
+Prepare the dataset first (`python -m hsnet_jax.prepare --dataset rafd ...`; the
 trainer prints the exact command if it is missing). KTL (the frozen VGGFace2 stem):
   --config.ktl.stem_checkpoint=weights/vggface2_stem  (written by convert/port_stem.py)
 The subject-disjoint split: --config.dataset=rafd/subject_disjoint

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: the repository root on the pat
 import torch  # noqa: E402
 
 from convert.torch_hsnet import HSNet, from_flax, sidecar_path  # noqa: E402
-from hsnet_jax import checkpoint  # noqa: E402
+from hsnet_jax.runtime import checkpoint  # noqa: E402
 from hsnet_jax.errors import HSNetError  # noqa: E402
 
 PREPROCESSING = {

@@ -9,7 +9,7 @@ read with `torch.load(weights_only=True)` (`port_stem.read_state_dict`: never ru
 must hold exactly the tensors of the Flax network of `hsnet_jax.models.mtcnn` (checked by
 name and shape). Conv2d OIHW -> HWIO, Linear (out, in) -> Dense (in, out), PReLU as is. The
 output is one uncompressed `.npz` of float32 arrays keyed `pnet/conv1/kernel`; face detection
-(`hsnet_jax.detect`) reads it without torch. `tests/test_mtcnn.py` re-converts and checks that
+(`hsnet_jax.faces.detect`) reads it without torch. `tests/test_mtcnn.py` re-converts and checks that
 every array of the shipped file is identical.
 """
 

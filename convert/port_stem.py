@@ -4,7 +4,7 @@
     python convert/port_stem.py --weights FILE --output DIR --full  # also the whole network
     python convert/port_stem.py --pretrained vggface2 --output DIR
 
-writes DIR/stem (and with --full DIR/inception_resnet_v1), read back by `hsnet_jax.pretrained`.
+writes DIR/stem (and with --full DIR/inception_resnet_v1), read back by `hsnet_jax.models.pretrained`.
 The file is unpickled only with `weights_only=True` and must be exactly facenet-pytorch's
 `InceptionResnetV1` state dict; the face-identity classifier `logits.*` and the BatchNorm
 `num_batches_tracked` counters are skipped by name. The key mapping is mechanical:
@@ -33,7 +33,8 @@ from facenet_pytorch.models.inception_resnet_v1 import InceptionResnetV1 as Torc
 from facenet_pytorch.models.inception_resnet_v1 import get_torch_home
 from facenet_pytorch.models.utils.download import download_url_to_file
 
-from hsnet_jax import cli, pretrained
+from hsnet_jax.models import pretrained
+from hsnet_jax.runtime import cli
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import InceptionResnetV1, Stem, normalize
 

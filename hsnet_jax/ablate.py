@@ -9,7 +9,7 @@ ROOT/<row>/eval/test_metrics.json exists: finished rows are not rerun, an interr
 resumes from its checkpoint, so rerunning the command completes the table. At the end the
 table (Acc. and mAcc. of each row on the test split) is written to ROOT/ablation.md and printed.
 With `--seeds 0,1,2` each row is trained once per seed in ROOT/<row>/seed_<n> (see
-`hsnet_jax.seeds`) and its cells read mean ± sample std, e.g. `86.12 ± 0.31`.
+`hsnet_jax.training.seeds`) and its cells read mean ± sample std, e.g. `86.12 ± 0.31`.
 
 The KTL rows need the ported VGGFace2 stem (`--config.ktl.stem_checkpoint=DIR`, written by
 `convert/port_stem.py`). Without it the command stops at once, before training anything,
@@ -19,151 +19,32 @@ show "-" until they are run).
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
-import sys
-from typing import Sequence
 
-import jax
-import ml_collections
-from absl import app, flags
+from absl import flags
 from ml_collections import config_flags
 
-from hsnet_jax import cli, distributed, pretrained, runlock, seeds, train
-from hsnet_jax.errors import HSNetError
-
-PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2_stem` "
-             "(or `--weights 20180402-114759-vggface2.pt` offline) and pass "
-             "--config.ktl.stem_checkpoint=weights/vggface2_stem")
-
-
-@dataclasses.dataclass(frozen=True)
-class Row:
-    """One line of Table 6."""
-
-    dib: bool
-    fgal: bool
-    ktl: bool
-
-    @property
-    def name(self) -> str:
-        parts = [n for n, on in (("dib", self.dib), ("fgal", self.fgal), ("ktl", self.ktl)) if on]
-        return "_".join(parts) or "baseline"
-
-
-# In the paper's order: the baseline, one component, two, all three.
-ROWS = tuple(Row(*switches) for switches in (
-    (False, False, False), (True, False, False), (False, True, False), (False, False, True),
-    (True, True, False), (True, False, True), (False, True, True), (True, True, True)))
-
-
-def row_config(config: ml_collections.ConfigDict, row: Row) -> ml_collections.ConfigDict:
-    """`config` with the row's switches; KTL on = the config's stem checkpoint, off = "" (trained stem)."""
-    out = ml_collections.ConfigDict(config.to_dict())
-    out.model.use_dib = row.dib
-    out.model.use_fgal = row.fgal
-    out.ktl.stem_checkpoint = config.ktl.stem_checkpoint if row.ktl else ""
-    return out
-
-
-def metrics_path(root: str, row: Row) -> str:
-    return seeds.report_path(os.path.join(root, row.name))
-
-
-def row_cells(root: str, row: Row, seed_list: Sequence[int] | None = None) -> tuple[str, str] | None:
-    """(Acc., mAcc.) of a finished row in percent: "86.12" from its one run, or "86.12 ± 0.31"
-    over several seeds; None while unfinished."""
-    if seed_list and len(seed_list) > 1:
-        summary = seeds.summarize(os.path.join(root, row.name), seed_list)
-        return None if summary is None else tuple(seeds.format_spread(summary[k]) for k in seeds.METRICS)
-    try:
-        with open(metrics_path(root, row)) as f:
-            report = json.load(f)
-    except FileNotFoundError:
-        return None
-    return tuple(f"{100 * report[k]:.2f}" for k in seeds.METRICS)
-
-
-def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False,
-                 seed_list: Sequence[int] | None = None) -> str:
-    """Trains and evaluates every row not finished yet (with several seeds: every unfinished
-    seed of it, in ROOT/<row>/seed_<n>); returns the markdown table, also written to
-    ROOT/ablation.md. Raises `cli.Stopped` when SIGTERM / Ctrl-C stopped a row (it saved;
-    rerun). ROOT is held like a trainer's workdir (`hsnet_jax.runlock`)."""
-    root = os.path.abspath(root)
-    if not skip_ktl:
-        if not config.ktl.stem_checkpoint:
-            raise HSNetError(f"the KTL rows of Table 6 need the ported VGGFace2 stem: {PORT_HINT}; "
-                             "or pass --skip_ktl to run only the rows without KTL")
-        pretrained.load_stem_variables(config.ktl.stem_checkpoint)  # a bad stem fails now, not after 4 rows
-    with runlock.hold(root, what="ablation"):
-        return _run_rows(config, root, skip_ktl, seed_list)
-
-
-def _run_rows(config: ml_collections.ConfigDict, root: str, skip_ktl: bool,
-              seed_list: Sequence[int] | None) -> str:
-    several = bool(seed_list) and len(seed_list) > 1
-    if seed_list and not several:
-        config = ml_collections.ConfigDict(config.to_dict())
-        config.seed = seed_list[0]
-    rows = [row for row in ROWS if not (skip_ktl and row.ktl)]
-    for i, row in enumerate(rows, 1):
-        workdir = os.path.join(root, row.name)
-        finished = row_cells(root, row, seed_list) is not None
-        state = f"finished, kept ({workdir})" if finished else f"training in {workdir}"
-        _say(f"[{i}/{len(rows)}] {row.name}: {state}")
-        if finished and not several:
-            continue
-        try:
-            if several:  # skips its finished seeds; (re)writes the row's seeds.json
-                seeds.run_seeds(row_config(config, row), workdir, seed_list, train.train_and_evaluate)
-            else:
-                train.train_and_evaluate(row_config(config, row), workdir)
-        except cli.Stopped as e:
-            _say(f"stopped by {e} during row {row.name}; rerun the same command to go on")
-            raise
-    table = ablation_table(root, config.dataset, seed_list)
-    if jax.process_index() == 0:
-        with open(os.path.join(root, "ablation.md"), "w") as f:
-            f.write(table)
-    return table
-
-
-def ablation_table(root: str, dataset: str, seed_list: Sequence[int] | None = None) -> str:
-    """Table 6 as markdown from the rows' test reports; a row without one shows "-"."""
-    mark = {True: "✓", False: "×"}
-    over = (f", mean ± sample std over seeds {','.join(map(str, seed_list))}"
-            if seed_list and len(seed_list) > 1 else "")
-    lines = [f"Ablation on {dataset} (test split{over}), run directories under {root}", "",
-             "| DIB | FGAL | KTL | Acc. (%) | mAcc. (%) |", "|:---:|:---:|:---:|---:|---:|"]
-    for row in ROWS:
-        acc, macc = row_cells(root, row, seed_list) or ("-", "-")
-        lines.append(f"| {mark[row.dib]} | {mark[row.fgal]} | {mark[row.ktl]} | {acc} | {macc} |")
-    return "\n".join(lines) + "\n"
-
-
-def _say(message: str) -> None:
-    if jax.process_index() == 0:
-        print(message, file=sys.stderr, flush=True)
+from hsnet_jax.runtime import cli
 
 
 def default_root(config_file: str) -> str:
     return os.path.join("workdirs", "ablation_" + os.path.splitext(os.path.basename(config_file))[0])
 
 
-def main(argv) -> int:
-    if len(argv) > 1:
-        print(f"error: unexpected arguments {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
+def main(argv: list[str]) -> int:
+    import jax
+
+    from hsnet_jax.runtime import distributed
+    from hsnet_jax.training import seeds
+    from hsnet_jax.training.ablation import run_ablation
+
     config = flags.FLAGS.config
     root = flags.FLAGS.workdir or default_root(flags.FLAGS["config"].config_filename)
     distributed.initialize_distributed(config)
     seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else None
     table = run_ablation(config, root, flags.FLAGS.skip_ktl, seed_list)
-    if jax.process_index() == 0:
-        print(table, end="")
-        print(f"wrote {os.path.join(os.path.abspath(root), 'ablation.md')}")
+    if jax.process_index() == 0:  # the table is the command's output: stdout
+        print(table + f"wrote {os.path.join(os.path.abspath(root), 'ablation.md')}")
     return 0
 
 
@@ -180,5 +61,4 @@ def define_flags() -> None:
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(lambda argv: sys.exit(cli.run(main, argv)), flags_parser=train.parse_flags)
+    cli.run_config_command(define_flags, main, preload=("hsnet_jax.training.ablation",))

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import ml_collections
 
-from hsnet_jax import plateau
 from hsnet_jax.errors import HSNetError
+
+THRESHOLD_MODES = ("rel", "abs")  # ReduceLROnPlateau's threshold modes
+DTYPES = ("float32", "bfloat16")  # config.dtype: the compute dtype (hsnet_jax.models.DTYPES)
+DATA_PLACEMENTS = ("auto", "device", "host", "stream")  # config.data_placement (hsnet_jax.training.placement)
 
 
 def base_config(dataset: str) -> ml_collections.ConfigDict:
@@ -32,7 +35,7 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
 
     c.optimizer = ml_collections.ConfigDict(dict(learning_rate=0.01, b1=0.9, b2=0.999, eps=1e-8))
     # torch.optim.lr_scheduler.ReduceLROnPlateau (mode "min"): its names, defaults and meaning
-    # (hsnet_jax/plateau.py), fed the validation loss once per epoch.
+    # (hsnet_jax/training/plateau.py), fed the validation loss once per epoch.
     c.plateau = ml_collections.ConfigDict(dict(factor=0.1, patience=20, threshold=1e-4,
                                                threshold_mode="rel", cooldown=0, min_lr=0.0, eps=1e-8))
 
@@ -42,7 +45,7 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
     c.max_train_examples = 0  # > 0: train on the first N training examples only (smoke runs)
     c.max_eval_examples = 0  # > 0: validate on the first N validation examples only
     c.distributed = "auto"  # "auto" (initialise on a detected cluster), "yes", "no"
-    # Where the training split lives: "auto", "device", "host" or "stream" (hsnet_jax.data.placement).
+    # Where the training split lives: "auto", "device", "host" or "stream" (hsnet_jax.training.placement).
     c.data_placement = "auto"
     c.max_device_bytes = 0  # > 0: auto may put at most this many bytes of training data on a device
     c.max_host_bytes = 0  # > 0: ... and at most this many in host memory (else it streams)
@@ -50,7 +53,8 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
 
 
 def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> None:
-    """One-line errors for values a run cannot use (types are already checked by the lock)."""
+    """One-line errors for values a run cannot use (types are already checked by the lock):
+    the one place that checks a config, before a run takes its lock or compiles anything."""
     positive = ("image_size", "batch_size", "num_epochs", "steps_per_dispatch", "eval_batch_size",
                 "checkpoint_keep")
     for key in positive:
@@ -65,6 +69,31 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
                          f"(BatchNorm statistics), got {config.batch_size}")
     if config.distributed not in ("auto", "yes", "no"):
         raise HSNetError(f"config.distributed must be auto, yes or no, got {config.distributed!r}")
+    if config.dtype not in DTYPES:
+        raise HSNetError(f"config.dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    if config.data_placement not in DATA_PLACEMENTS:
+        raise HSNetError(f"config.data_placement must be one of {', '.join(DATA_PLACEMENTS)}, "
+                         f"got {config.data_placement!r}")
+    for key in ("max_device_bytes", "max_host_bytes"):
+        if config[key] < 0:
+            raise HSNetError(f"config.{key} must be 0 (no cap) or positive, got {config[key]}")
     if config.optimizer.learning_rate <= 0:
         raise HSNetError(f"config.optimizer.learning_rate must be positive, got {config.optimizer.learning_rate}")
-    plateau.check(config.plateau)
+    check_plateau(config.plateau)
+
+
+def check_plateau(plateau: ml_collections.ConfigDict) -> None:
+    """One-line errors for settings PyTorch's scheduler refuses or that cannot mean anything."""
+    if not 0.0 < plateau.factor < 1.0:
+        raise HSNetError(f"config.plateau.factor must be in (0, 1), got {plateau.factor}")
+    for key in ("patience", "cooldown"):
+        if plateau[key] < 0:
+            raise HSNetError(f"config.plateau.{key} must be >= 0 (epochs), got {plateau[key]}")
+    if plateau.threshold_mode not in THRESHOLD_MODES:
+        raise HSNetError(f"config.plateau.threshold_mode must be rel or abs, got {plateau.threshold_mode!r}")
+    if plateau.threshold < 0 or (plateau.threshold_mode == "rel" and plateau.threshold >= 1):
+        bound = "in [0, 1) with threshold_mode rel" if plateau.threshold_mode == "rel" else ">= 0"
+        raise HSNetError(f"config.plateau.threshold must be {bound}, got {plateau.threshold}")
+    for key in ("min_lr", "eps"):
+        if plateau[key] < 0:
+            raise HSNetError(f"config.plateau.{key} must be >= 0, got {plateau[key]}")

@@ -1,7 +1,7 @@
 """`python -m hsnet_jax.evaluate --workdir DIR`: a trained run's report on any split, also of
 another database.
 
-Writes WORKDIR/eval/<name>_metrics.json (the `hsnet_jax.metrics` report plus what was
+Writes WORKDIR/eval/<name>_metrics.json (the `hsnet_jax.inference.metrics` report plus what was
 evaluated), WORKDIR/eval/<name>_confusion_matrix.png (Fig. 6), <name>_examples.png (Fig. 5:
 the first 4 faces of each true class, titled with the recognised expression and its
 probability, green right, red wrong) and, for a model with FGAL, <name>_gates.png (the mean
@@ -19,182 +19,9 @@ appear as extra columns of the confusion matrix.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
-import os
 import sys
-from typing import Any, Callable, Sequence
 
-import jax
-import numpy as np
-
-from hsnet_jax import checkpoint, cli, data, metrics
-from hsnet_jax.errors import HSNetError
-from hsnet_jax.models import create_model
-from hsnet_jax.train_step import make_mesh, make_predict_fn
-
-EXAMPLES_PER_CLASS = 4  # faces per true class in Fig. 5 (<name>_examples.png)
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """A trained run, ready to predict: `predict(images_uint8) -> logits` [N, classes];
-    with FGAL also `predict_with_gates(images_uint8) -> (logits, gates [N, 3])`, else None."""
-
-    class_names: tuple[str, ...]
-    predict: Callable[[np.ndarray], np.ndarray]
-    predict_with_gates: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
-
-
-def load_run(workdir: str, which: str = "best") -> Run:
-    """The run's class names and checkpoint `which`, behind the trainer's one
-    evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded)."""
-    config = checkpoint.load_run_config(workdir)
-    class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
-    model = create_model(config, len(class_names))
-    variables = checkpoint.restore_variables(workdir, which, expected=dict(
-        num_classes=len(class_names), use_dib=model.use_dib, use_fgal=model.use_fgal,
-        fgal_standardize=model.fgal_standardize))
-    mesh = make_mesh()
-    forward = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
-    with_gates = None
-    if model.use_fgal:
-        gated = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size, with_gates=True)
-        with_gates = lambda images: gated(variables, images)  # noqa: E731
-    return Run(class_names, lambda images: forward(variables, images), with_gates)
-
-
-def common_columns(dataset_classes: Sequence[str], model_classes: Sequence[str]
-                   ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The one label space of a dataset and a model: `(label_columns, model_columns,
-    class_names)`, each dataset / model class's column in it (-1: a dataset class without a
-    canonical counterpart, which cannot be scored).
-
-    Same classes: the model's own. Otherwise the canonical 7 expressions followed by the
-    model's classes that have no canonical counterpart.
-    """
-    if tuple(dataset_classes) == tuple(model_classes):
-        identity = np.arange(len(model_classes))
-        return identity, identity, list(model_classes)
-    canonical = list(data.CANONICAL_EXPRESSIONS)
-    model_map = data.canonical_mapping(model_classes)
-    extra = [name for name, c in zip(model_classes, model_map) if c < 0]
-    model_map = np.where(model_map >= 0, model_map, len(canonical) + np.cumsum(model_map < 0) - 1)
-    return data.canonical_mapping(dataset_classes), model_map, canonical + extra
-
-
-def to_common_space(labels: np.ndarray, dataset_classes: Sequence[str], predictions: np.ndarray,
-                    model_classes: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str], int]:
-    """Puts true labels and predictions in one label space (`common_columns`).
-
-    Returns `(labels, predictions, class_names, excluded)`; samples whose true class has no
-    column are dropped and counted in `excluded`.
-    """
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    label_map, model_map, class_names = common_columns(dataset_classes, model_classes)
-    keep = label_map[labels] >= 0
-    if not keep.any():
-        raise HSNetError(f"no sample has a class among the canonical expressions "
-                         f"({', '.join(data.CANONICAL_EXPRESSIONS)}); "
-                         f"the dataset's classes: {', '.join(dataset_classes)}")
-    return label_map[labels[keep]], model_map[predictions[keep]], class_names, int(np.sum(~keep))
-
-
-def report_name(split: str, dataset: str | None, run_dataset: str, which: str) -> str:
-    """The file stem under eval/: "test", "kdef_test", "test_latest", ... (never overwritten by
-    another dataset's or checkpoint's report)."""
-    name = split
-    if dataset and dataset != run_dataset:
-        name = f"{dataset.replace('/', '_')}_{name}"
-    return f"{name}_latest" if which == "latest" else name
-
-
-def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = None,
-                     which: str = "best", data_dir: str | None = None) -> dict[str, Any]:
-    """Evaluates checkpoint `which` of the run in `workdir` on `split` of `dataset` (default:
-    the run's own) and writes the JSON report and the figures under eval/.
-
-    Returns the report: `hsnet_jax.metrics.classification_report`'s keys plus `dataset`,
-    `split`, `checkpoint`, `excluded`, `examples` (the faces of Fig. 5), with FGAL `gates`
-    (`metrics.gates_per_class`), and `metrics_path` / `plot_path` / `examples_path` / `gates_path`.
-    """
-    config = checkpoint.load_run_config(workdir)
-    name = dataset or config.dataset
-    data_dir = data_dir or config.data_dir or None
-    examples = data.load_split(name, split, data_dir)
-    run = load_run(workdir, which)
-    gates = None
-    if run.predict_with_gates:
-        logits, gates = run.predict_with_gates(examples.images)
-    else:
-        logits = run.predict(examples.images)
-    predictions = np.argmax(logits, axis=-1)
-    labels, predictions, class_names, excluded = to_common_space(
-        examples.labels, examples.class_names, predictions, run.class_names)
-    report = metrics.classification_report(labels, predictions, class_names)
-    stem = os.path.join(os.path.abspath(workdir), "eval",
-                        report_name(split, name, config.dataset, which))
-    report.update(dataset=name, split=split, checkpoint=which, excluded=excluded,
-                  metrics_path=f"{stem}_metrics.json", plot_path=f"{stem}_confusion_matrix.png",
-                  examples_path=f"{stem}_examples.png")
-    if gates is not None:  # per true class of the dataset evaluated on
-        report.update(gates=metrics.gates_per_class(gates, examples.labels, examples.class_names),
-                      gates_path=f"{stem}_gates.png")
-    report["examples"] = fig5_examples(examples, logits, run.class_names, class_names)
-    if jax.process_index() == 0:  # several hosts compute the same report; one writes it
-        _write(report, examples.images)
-    return report
-
-
-def fig5_examples(examples: data.Split, logits: np.ndarray, model_classes: Sequence[str],
-                  class_names: Sequence[str], per_class: int = EXAMPLES_PER_CLASS) -> list[dict[str, Any]]:
-    """The faces of Fig. 5, in the report's label space `class_names`: per true class the first
-    `per_class` scored samples of the split, with the model's top expression and probability."""
-    from hsnet_jax.figures import example_indices
-
-    label_map, model_map, _ = common_columns(examples.class_names, model_classes)
-    probabilities = metrics.softmax(logits)
-    cells = []
-    for c, rows in enumerate(example_indices(label_map[examples.labels], len(class_names), per_class)):
-        for i in rows:
-            k = int(np.argmax(probabilities[i]))
-            cells.append(dict(index=i, true=class_names[c], predicted=class_names[model_map[k]],
-                              probability=float(probabilities[i, k]), right=bool(model_map[k] == c)))
-    return cells
-
-
-def _write(report: dict[str, Any], images: np.ndarray) -> None:
-    """The report's JSON and figures: Fig. 6, Fig. 5 (examples) and, with FGAL, the gates."""
-    from hsnet_jax import figures
-
-    os.makedirs(os.path.dirname(report["metrics_path"]), exist_ok=True)
-    with open(report["metrics_path"], "w") as f:
-        json.dump(report, f, indent=2)
-    where = f"{report['dataset']} {report['split']}"
-    metrics.plot_confusion_matrix(
-        report, report["plot_path"],
-        title=f"{where}: Acc. {100 * report['accuracy']:.2f}%, mAcc. {100 * report['mean_accuracy']:.2f}%")
-    figures.plot_examples(images, report["examples"], report["examples_path"], EXAMPLES_PER_CLASS,
-                          title=f"{where}: recognised expression (rows: true expression)")
-    if "gates" in report:
-        figures.plot_gates(report["gates"], report["gates_path"], title=f"{where}: FGAL gates per true expression")
-
-
-def format_report(report: dict[str, Any]) -> str:
-    """Acc., mAcc. and per-class accuracy as a small table (what the CLI prints)."""
-    lines = [f"{report['dataset']} {report['split']} ({report['checkpoint']} checkpoint): "
-             f"{report['num_examples']} images"
-             + (f", {report['excluded']} without a canonical class left out" if report["excluded"] else "")]
-    width = max(len(n) for n in report["class_names"] + ["mean accuracy"])
-    lines.append(f"{'accuracy':<{width}}  {100 * report['accuracy']:6.2f}%")
-    lines.append(f"{'mean accuracy':<{width}}  {100 * report['mean_accuracy']:6.2f}%")
-    for name, accuracy in report["per_class"].items():
-        lines.append(f"  {name:<{width - 2}}  " + ("     -" if accuracy is None else f"{100 * accuracy:6.2f}%"))
-    lines.append(f"wrote {report['metrics_path']}")
-    for key in ("plot_path", "examples_path", "gates_path"):
-        if key in report:
-            lines.append(f"wrote {report[key]}")
-    return "\n".join(lines)
+from hsnet_jax.runtime import cli
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,18 +30,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="train, validation or test (default test)")
     parser.add_argument("--dataset", help="another prepared dataset (cross-database, through the "
                                           "canonical 7 expressions); default: the run's own")
-    parser.add_argument("--which", default="best", choices=checkpoint.WHICH, help="checkpoint (default best)")
+    parser.add_argument("--which", default="best", help="checkpoint: best or latest (default best)")
     parser.add_argument("--data_dir", help="prepared datasets (default: the run's, else "
                                            "$HSNET_DATA_DIR or ~/hsnet_data)")
     args = parser.parse_args(argv)
-    try:
-        report = evaluate_workdir(args.workdir, args.split, args.dataset, args.which, args.data_dir)
-    except HSNetError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    from hsnet_jax.inference.evaluation import evaluate_workdir, format_report
+
+    report = evaluate_workdir(args.workdir, args.split, args.dataset, args.which, args.data_dir)
     print(format_report(report))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(cli.run(main))
+    sys.exit(cli.run(main, preload=("hsnet_jax.inference.evaluation",)))

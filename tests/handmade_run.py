@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from hsnet_jax import checkpoint
+from hsnet_jax.runtime import checkpoint
 from hsnet_jax.config import base_config
 from hsnet_jax.models import create_model
 

@@ -11,7 +11,8 @@ import jax
 import numpy as np
 import pytest
 
-from hsnet_jax import ablate, checkpoint
+from hsnet_jax.training import ablation
+from hsnet_jax.runtime import checkpoint
 from hsnet_jax.config import base_config
 from hsnet_jax.errors import HSNetError
 
@@ -33,20 +34,20 @@ def tiny_config(data_dir: str, stem_checkpoint: str = ""):
     return c
 
 
-def finish(root: str, row: ablate.Row, accuracy: float, mean_accuracy: float) -> None:
+def finish(root: str, row: ablation.Row, accuracy: float, mean_accuracy: float) -> None:
     """Writes a row's test report, as a finished run leaves it."""
-    path = ablate.metrics_path(root, row)
+    path = ablation.metrics_path(root, row)
     os.makedirs(os.path.dirname(path))
     with open(path, "w") as f:
         json.dump({"accuracy": accuracy, "mean_accuracy": mean_accuracy}, f)
 
 
 def test_rows_are_table_6():
-    assert [r.name for r in ablate.ROWS] == ["baseline", "dib", "fgal", "ktl", "dib_fgal", "dib_ktl",
+    assert [r.name for r in ablation.ROWS] == ["baseline", "dib", "fgal", "ktl", "dib_fgal", "dib_ktl",
                                              "fgal_ktl", "dib_fgal_ktl"]
     config = tiny_config("/data", stem_checkpoint="/weights/vggface2")
-    for row in ablate.ROWS:
-        c = ablate.row_config(config, row)
+    for row in ablation.ROWS:
+        c = ablation.row_config(config, row)
         assert (c.model.use_dib, c.model.use_fgal) == (row.dib, row.fgal)
         assert c.ktl.stem_checkpoint == ("/weights/vggface2" if row.ktl else "")
         assert c.dataset == "synthetic/small" and c.image_size == 75
@@ -55,19 +56,19 @@ def test_rows_are_table_6():
 
 def test_ktl_rows_without_a_stem_fail_before_training(tmp_path):
     with pytest.raises(HSNetError, match="convert/port_stem.py .* --skip_ktl"):
-        ablate.run_ablation(tiny_config(str(tmp_path / "data")), str(tmp_path / "ablation"))
+        ablation.run_ablation(tiny_config(str(tmp_path / "data")), str(tmp_path / "ablation"))
     assert not os.path.exists(tmp_path / "ablation")
     with pytest.raises(HSNetError, match="no ported stem"):
-        ablate.run_ablation(tiny_config(str(tmp_path / "data"), str(tmp_path / "nowhere")),
+        ablation.run_ablation(tiny_config(str(tmp_path / "data"), str(tmp_path / "nowhere")),
                             str(tmp_path / "ablation"))
 
 
 def test_skip_ktl_with_every_other_row_finished_trains_nothing(tmp_path):
     root = str(tmp_path / "ablation")
-    no_ktl = [r for r in ablate.ROWS if not r.ktl]
+    no_ktl = [r for r in ablation.ROWS if not r.ktl]
     for i, row in enumerate(no_ktl):
         finish(root, row, 0.5 + i / 100, 0.4 + i / 100)
-    table = ablate.run_ablation(tiny_config(str(tmp_path / "data")), root, skip_ktl=True)
+    table = ablation.run_ablation(tiny_config(str(tmp_path / "data")), root, skip_ktl=True)
     with open(os.path.join(root, "ablation.md")) as f:
         assert f.read() == table
     lines = table.splitlines()
@@ -96,10 +97,10 @@ def ported_stem(tmp_path):
 
 @pytest.mark.slow
 def test_cli_runs_the_remaining_row_and_skips_finished_ones(tmp_path, ported_stem):
-    from hsnet_jax.pretrained import load_stem_variables
+    from hsnet_jax.models.pretrained import load_stem_variables
 
     root = str(tmp_path / "ablation")
-    for i, row in enumerate(ablate.ROWS[:-1]):
+    for i, row in enumerate(ablation.ROWS[:-1]):
         finish(root, row, 0.5 + i / 100, 0.4 + i / 100)
     c = tiny_config(str(tmp_path / "data"), ported_stem)
     overrides = [f"--config.{k}={v}" for k, v in (
@@ -117,7 +118,7 @@ def test_cli_runs_the_remaining_row_and_skips_finished_ones(tmp_path, ported_ste
     workdir = os.path.join(root, "dib_fgal_ktl")
     config = checkpoint.load_run_config(workdir)
     assert (config.model.use_dib, config.model.use_fgal, config.ktl.stem_checkpoint) == (True, True, ported_stem)
-    with open(ablate.metrics_path(root, ablate.ROWS[-1])) as f:
+    with open(ablation.metrics_path(root, ablation.ROWS[-1])) as f:
         report = json.load(f)
     assert report["num_examples"] == 140 and 0.0 <= report["accuracy"] <= 1.0
     stem = load_stem_variables(ported_stem)
@@ -134,9 +135,9 @@ def test_cli_runs_the_remaining_row_and_skips_finished_ones(tmp_path, ported_ste
     assert table in result.stdout
 
     # Everything finished now: a rerun trains nothing and leaves the reports alone.
-    before = os.path.getmtime(ablate.metrics_path(root, ablate.ROWS[-1]))
-    assert ablate.run_ablation(c, root) == table
-    assert os.path.getmtime(ablate.metrics_path(root, ablate.ROWS[-1])) == before
+    before = os.path.getmtime(ablation.metrics_path(root, ablation.ROWS[-1]))
+    assert ablation.run_ablation(c, root) == table
+    assert os.path.getmtime(ablation.metrics_path(root, ablation.ROWS[-1])) == before
 
 
 @pytest.mark.parametrize("args, status, message", [

@@ -11,7 +11,7 @@ import ml_collections
 import numpy as np
 import pytest
 
-from hsnet_jax import checkpoint
+from hsnet_jax.runtime import checkpoint
 from hsnet_jax.errors import HSNetError
 
 META = dict(epoch=3, num_classes=7, use_dib=True, use_fgal=True, class_names=list("abcdefg"))
@@ -160,7 +160,7 @@ def test_a_damaged_checkpoint_is_named_and_moved_aside(workdir, tmp_path):
 FAILED_READS = """
 import gc, glob, os, sys, time
 import numpy as np
-from hsnet_jax import checkpoint
+from hsnet_jax.runtime import checkpoint
 run = sys.argv[1]
 tree = {f"layer{i}": {"kernel": np.full((64, 64), i, np.float32), "bias": np.zeros(64, np.float32)} for i in range(100)}
 manager = checkpoint.open_manager(run, "latest")

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hsnet_jax import cli
+from hsnet_jax.runtime import cli
 from hsnet_jax.errors import HSNetError
 
 
@@ -66,3 +66,19 @@ def test_ctrl_c_while_a_command_imports_is_one_line():
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     assert proc.returncode == 130 and err == "interrupted (Ctrl-C)\n" and out == "", err[-3000:]
+
+
+def test_hsnet_debug_shows_the_traceback_behind_the_line(monkeypatch, capsys):
+    def fail():
+        try:
+            {}["checkpoint"]
+        except KeyError:
+            raise HSNetError("the run has no checkpoint") from None  # one line hides the cause
+
+    assert cli.run(fail) == 1
+    assert capsys.readouterr().err == "error: the run has no checkpoint\n"
+    monkeypatch.setenv("HSNET_DEBUG", "1")
+    assert cli.run(fail) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "KeyError: 'checkpoint'" in err and "in fail" in err
+    assert err.endswith("error: the run has no checkpoint\n")

@@ -13,7 +13,7 @@ import torch
 from facenet_pytorch import InceptionResnetV1 as TorchInceptionResnetV1
 
 from convert import port_stem
-from hsnet_jax import pretrained
+from hsnet_jax.models import pretrained
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import HSNet, InceptionResnetV1, Stem, normalize
 

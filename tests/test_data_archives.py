@@ -14,7 +14,7 @@ import pytest
 import data_trees
 from hsnet_jax.data import load_split, prepare_dataset
 from hsnet_jax.data.errors import DatasetNotPreparedError, LabelError, LayoutError
-from hsnet_jax.data.prepare import format_summary
+from hsnet_jax.data.preparation import format_summary
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -39,7 +39,7 @@ def prepare(database, manual, data_dir, **flags):
 
 
 def cli(*args):
-    result = subprocess.run([sys.executable, "-m", "hsnet_jax.data.prepare", *args], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "hsnet_jax.prepare", *args], cwd=ROOT,
                             capture_output=True, text=True)
     return result.returncode, result.stdout, result.stderr
 

@@ -1,11 +1,11 @@
-"""MTCNN face crops (hsnet_jax.data.faces, the JAX detector) on a real face, on an image with
+"""MTCNN face crops (hsnet_jax.faces.crops, the JAX detector) on a real face, on an image with
 none, and on images too small or elongated for detection (the no-face rule)."""
 
 import numpy as np
 import pytest
 import skimage.data
 
-from hsnet_jax.data.faces import centre_crop, crop_box, detect_faces, face_or_centre
+from hsnet_jax.faces.crops import centre_crop, crop_box, detect_faces, face_or_centre
 
 
 @pytest.fixture(scope="module")

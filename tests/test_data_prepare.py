@@ -15,7 +15,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def run(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "hsnet_jax.data.prepare", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "hsnet_jax.prepare", *args], cwd=ROOT,
                           capture_output=True, text=True, env=env)
 
 

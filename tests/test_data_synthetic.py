@@ -18,7 +18,7 @@ def test_deterministic_and_sliceable():
 
 
 def test_prepare_and_load_small(tmp_path):
-    with pytest.raises(DatasetNotPreparedError, match="python -m hsnet_jax.data.prepare --dataset synthetic/small"):
+    with pytest.raises(DatasetNotPreparedError, match="python -m hsnet_jax.prepare --dataset synthetic/small"):
         load_split("synthetic/small", "train", str(tmp_path))
     summary = prepare_dataset("synthetic/small", data_dir=str(tmp_path))
     assert summary["class_counts"] == {"train": [100] * 7, "validation": [20] * 7, "test": [20] * 7}

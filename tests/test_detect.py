@@ -1,4 +1,4 @@
-"""Face detection in JAX (hsnet_jax/detect.py) against facenet-pytorch's MTCNN on real photos:
+"""Face detection in JAX (hsnet_jax/faces/detect.py) against facenet-pytorch's MTCNN on real photos:
 the same faces, boxes and landmarks within 1 pixel, probabilities within 1e-4; and its pieces
 (area resizing, NMS) against the torch / torchvision functions facenet calls."""
 
@@ -11,7 +11,7 @@ from PIL import Image
 from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms
 
-from hsnet_jax import detect
+from hsnet_jax.faces import detect
 from tests import photos
 
 

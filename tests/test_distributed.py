@@ -7,56 +7,25 @@ import os
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
 import pytest
 
-from hsnet_jax import checkpoint, distributed
+from hsnet_jax.runtime import checkpoint, distributed
 from train_runs import Trainer, command, leaves, metrics, run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-# float64 for the reason given in test_train_step.py: the claim is the same function, and
-# float32 rounding differs with the per-device batch shape.
-WORKER = textwrap.dedent("""
-    import sys
-    import jax, jax.numpy as jnp, ml_collections, numpy as np
-    jax.config.update("jax_enable_x64", True)
-    jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    from hsnet_jax import distributed, plateau, train_step
-    from hsnet_jax.models import HSNet
-
-    out = sys.argv[1]
-    distributed.initialize_distributed(ml_collections.ConfigDict({"distributed": "auto"}))
-    mesh = train_step.make_mesh()
-    model = HSNet(7, dtype=jnp.float64, bn_axis_name=train_step.DATA)
-    variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 75, 75, 3))))()
-    tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999,
-                                   eps=1e-8, freeze_stem=False)
-    state = train_step.replicate(mesh, train_step.create_train_state(
-        jax.tree.map(np.asarray, variables), tx, plateau.init_state()))
-    rng = np.random.default_rng(2)
-    images = rng.integers(0, 256, (12, 80, 80, 3), dtype=np.uint8)
-    labels = rng.integers(0, 7, 12).astype(np.int32)
-    order = rng.permutation(12)[:8].astype(np.int32)  # the global batch
-    share = 8 // jax.process_count()
-    local = order[jax.process_index() * share:(jax.process_index() + 1) * share]
-    idx = jax.make_array_from_process_local_data(
-        jax.NamedSharding(mesh, jax.P(train_step.DATA)), local, (8,))
-    fn = train_step.make_gradient_fn(model, mesh, image_size=75, max_rotation=5.0, seed=1)
-    loss, grads, _ = fn(state, *train_step.replicate(mesh, (images, labels)), idx)
-    flat = {jax.tree_util.keystr(k): np.asarray(v) for k, v in jax.tree_util.tree_leaves_with_path(grads)}
-    if jax.process_index() == 0:
-        np.savez(out, loss=np.asarray(loss), devices=jax.device_count(), **flat)
-""")
-
 
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# float64 for the reason given in test_train_step.py: the claim is the same function, and
+# float32 rounding differs with the per-device batch shape.
+WORKER = [sys.executable, "-m", "tests.programs.distributed_worker"]
 
 
 @pytest.mark.slow
@@ -66,9 +35,9 @@ def test_two_processes_equal_one(tmp_path):
     port = _free_port()
     cluster = dict(base, JAX_COORDINATOR_ADDRESS=f"127.0.0.1:{port}",
                    JAX_COORDINATOR_BIND_ADDRESS=f"127.0.0.1:{port}", JAX_NUM_PROCESSES="2")
-    runs = [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "one.npz")], cwd=ROOT, env=base)]
-    runs += [subprocess.Popen([sys.executable, "-c", WORKER, str(tmp_path / "two.npz")], cwd=ROOT,
-                              env=dict(cluster, JAX_PROCESS_ID=str(i))) for i in range(2)]
+    runs = [subprocess.Popen([*WORKER, str(tmp_path / "one.npz")], cwd=ROOT, env=base)]
+    runs += [subprocess.Popen([*WORKER, str(tmp_path / "two.npz")], cwd=ROOT, env=dict(cluster, JAX_PROCESS_ID=str(i)))
+             for i in range(2)]
     try:
         codes = [p.wait(timeout=540) for p in runs]
     finally:
@@ -182,25 +151,13 @@ def test_a_lost_process_ends_the_other_in_one_line_and_the_rerun_resumes(tmp_pat
     assert "resuming" in results[0][1] and "at epoch 2" in results[0][1]
 
 
-EARLY_DEATH = textwrap.dedent("""
-    import os, signal, sys, time
-    import ml_collections
-    from hsnet_jax import distributed
-    distributed.initialize_distributed(ml_collections.ConfigDict({"distributed": "auto"}))
-    import jax
-    print("initialized", file=sys.stderr, flush=True)
-    if jax.process_index() == 1:
-        os.kill(os.getpid(), signal.SIGKILL)  # before its watchdog's first beat
-    time.sleep(300)  # busy elsewhere (compiling, reading data): only the watchdog can notice
-""")
-
-
 @pytest.mark.slow
 def test_a_process_lost_before_its_first_heartbeat_is_named_too(tmp_path, env):
     """Process 1 dies right after `jax.distributed.initialize`, before it ever beats: process 0
     ends after the watchdog's LOST_AFTER_S with one line, not after JAX's 100 s abort."""
     port = _free_port()
-    procs = [Trainer([sys.executable, "-c", EARLY_DEATH], _cluster_env(env, port, i)) for i in range(2)]
+    procs = [Trainer([sys.executable, "-m", "tests.programs.early_death"], _cluster_env(env, port, i))
+             for i in range(2)]
     procs[1].wait_for("initialized", timeout=120)
     start = time.monotonic()
     code, err = procs[0].finish(timeout=90)
@@ -209,3 +166,21 @@ def test_a_process_lost_before_its_first_heartbeat_is_named_too(tmp_path, env):
                                             f"{distributed.LOST_AFTER_S:.0f} s); the checkpoints are intact: "
                                             "rerun every process to resume"), err[-3000:]
     assert procs[1].finish()[0] == -9
+
+
+def test_the_coordination_client_is_where_jax_keeps_it():
+    """`distributed.coordination_client()` reads JAX's private coordination-service client (the
+    watchdog's key-value store, `lost_processes`' live nodes): after `jax.distributed.initialize`
+    it must find it, with the calls used, and a key set must read back."""
+    fix = ("update hsnet_jax.runtime.distributed.coordination_client(), which reads JAX's private "
+           "jax._src.distributed.global_state.client: this jax release moved or changed it")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JAX_", "XLA_"))}
+    out = subprocess.run([sys.executable, "-m", "tests.programs.coordination_client", str(_free_port())],
+                         cwd=ROOT, env=dict(env, JAX_PLATFORMS="cpu"), capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    report = json.loads(out.stdout.strip().splitlines()[-1])
+    assert report["client"] is not None, f"no coordination client found: {fix}"
+    assert report["missing"] == [], f"the client has no {report['missing']}: {fix}"
+    assert report["read_back"] == [["hsnet_jax/test/coordination_client/0", "it reads back"]], \
+        f"a key set did not read back ({report['read_back']}): {fix}"
+    assert report["process_count"] == 1 and report["live"] == [0], f"live nodes {report['live']}: {fix}"

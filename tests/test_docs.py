@@ -312,7 +312,7 @@ def test_drift_is_reported_with_file_line_and_name():
         "python convert/port_stem.py --weights a.pt --output o --verfy",
         "make demo",
         "```",
-        "Prepare with `python -m hsnet_jax.data.prepare --dataset raf_db --manul_dir PATH`.",
+        "Prepare with `python -m hsnet_jax.prepare --dataset raf_db --manul_dir PATH`.",
         "",
         "| field | default | meaning |",
         "|---|---|---|",
@@ -328,7 +328,7 @@ def test_drift_is_reported_with_file_line_and_name():
     assert problems[2] == ("docs/example.md:4: `python -m hsnet_jax.train`: configs/raf.py has no field "
                            "optimizer.learning_rat (--config.optimizer.learning_rat)")
     assert problems[3].startswith("docs/example.md:6: `python convert/port_stem.py` has no flag --verfy")
-    assert problems[4].startswith("docs/example.md:9: `python -m hsnet_jax.data.prepare` has no flag --manul_dir")
+    assert problems[4].startswith("docs/example.md:9: `python -m hsnet_jax.prepare` has no flag --manul_dir")
     assert len(problems) == 5
     checked, problems = check_config_tables(path, page, base_config("synthetic"))
     assert checked == 4

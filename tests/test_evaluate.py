@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hsnet_jax import evaluate, figures
+from hsnet_jax import evaluate
+from hsnet_jax.inference import figures
 from hsnet_jax.data import CANONICAL_EXPRESSIONS, load_split, prepare_dataset
 from hsnet_jax.errors import HSNetError
 from tests.handmade_run import GATES, answer_probabilities, make_run
@@ -171,7 +172,7 @@ def test_same_classes_need_no_mapping():
 @pytest.mark.parametrize("args, message", [
     (["--split", "bogus"], "has no split 'bogus'"),
     (["--which", "latest"], "no latest checkpoint"),
-    (["--dataset", "raf_db"], "python -m hsnet_jax.data.prepare --dataset raf_db"),
+    (["--dataset", "raf_db"], "python -m hsnet_jax.prepare --dataset raf_db"),
     (["--dataset", "nonsense"], "unknown dataset 'nonsense'"),
 ])
 def test_errors_are_one_line(happy_run, capsys, args, message):

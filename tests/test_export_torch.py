@@ -15,7 +15,7 @@ import torch
 
 from convert import export_torch
 from convert.torch_hsnet import load_exported, sidecar_path
-from hsnet_jax import checkpoint
+from hsnet_jax.runtime import checkpoint
 from hsnet_jax.config import base_config
 from hsnet_jax.models import HSNet, normalize
 from hsnet_jax.models import create_model

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from hsnet_jax import checkpoint
+from hsnet_jax.runtime import checkpoint
 from train_runs import Trainer, assert_same_run, run
 from train_runs import command as train_command
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hsnet_jax import metrics
+from hsnet_jax.inference import metrics
 
 NAMES = ("anger", "joy", "surprise")
 

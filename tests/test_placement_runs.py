@@ -41,11 +41,12 @@ def test_placements_equal_on_8_devices(tmp_path, env, data_dir):
 
 @pytest.mark.slow
 def test_placement_benchmark_reports_each_placement_and_equal_weights(data_dir):
-    from hsnet_jax import placement_benchmark
+    from benchmarks import placements
+    from configs import demo
 
-    result = placement_benchmark.main(["--config", os.path.join(ROOT, "configs", "demo.py"),
-                                       "--dataset", "synthetic/small", "--data_dir", data_dir,
-                                       "--steps", "2", "--rounds", "1"])
+    config = demo.get_config()
+    config.update(dataset="synthetic/small", data_dir=data_dir)
+    result = placements.measure(config, steps=2, rounds=1)
     assert set(result["train_images_per_s"]) == {"device", "host", "stream"}
     assert all(v > 0 for v in result["train_images_per_s"].values())
     assert result["same_weights"] is True

@@ -1,4 +1,4 @@
-"""hsnet_jax.plateau against torch.optim.lr_scheduler.ReduceLROnPlateau: the same rate after
+"""hsnet_jax.training.plateau against torch.optim.lr_scheduler.ReduceLROnPlateau: the same rate after
 every epoch on many loss sequences and settings, an exact resume through an orbax checkpoint,
 and one-line errors for settings PyTorch refuses."""
 
@@ -9,8 +9,8 @@ import orbax.checkpoint as ocp
 import pytest
 import torch
 
-from hsnet_jax import plateau
-from hsnet_jax.config import base_config
+from hsnet_jax.training import plateau
+from hsnet_jax.config import base_config, check_plateau
 from hsnet_jax.errors import HSNetError
 
 BASE_LR = 0.01
@@ -118,6 +118,6 @@ def test_bad_settings_are_one_line_errors(key, value, message):
     settings = _settings()
     settings[key] = value
     with pytest.raises(HSNetError) as e:
-        plateau.check(settings)
+        check_plateau(settings)
     assert message in str(e.value) and "\n" not in str(e.value)
-    plateau.check(_settings(patience=0, threshold=5.0, threshold_mode="abs"))  # abs allows >= 1
+    check_plateau(_settings(patience=0, threshold=5.0, threshold_mode="abs"))  # abs allows >= 1

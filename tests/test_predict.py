@@ -12,9 +12,10 @@ import pytest
 import skimage.data
 from PIL import Image
 
-from hsnet_jax import annotate, predict
+from hsnet_jax import predict
+from hsnet_jax.faces import annotate
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
-from hsnet_jax.data.faces import detect_faces
+from hsnet_jax.faces.crops import detect_faces
 from tests import photos
 from tests.handmade_run import answer_probabilities, make_run
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from hsnet_jax import runlock
+from hsnet_jax.runtime import runlock
 from hsnet_jax.errors import HSNetError
 
 

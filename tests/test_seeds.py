@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from hsnet_jax import ablate, seeds, train
+from hsnet_jax.training import ablation, train_and_evaluate
+from hsnet_jax.training import seeds
 from hsnet_jax.config import base_config
 from hsnet_jax.errors import HSNetError
 
@@ -46,7 +47,7 @@ def test_finished_seeds_are_summarised_not_rerun(tmp_path):
     for seed, acc in ((0, 0.50), (1, 0.60), (2, 0.55)):
         finish(seeds.seed_workdir(root, seed), acc, acc - 0.1)
     # The real trainer: it would create checkpoints/ if it ran (it cannot: no data there).
-    summary = seeds.run_seeds(base_config("synthetic/small"), root, [0, 1, 2], train.train_and_evaluate)
+    summary = seeds.run_seeds(base_config("synthetic/small"), root, [0, 1, 2], train_and_evaluate)
     with open(os.path.join(root, "seeds.json")) as f:
         assert json.load(f) == summary
     assert summary["per_seed"]["1"] == {"accuracy": 0.60, "mean_accuracy": 0.50}
@@ -60,11 +61,11 @@ def test_ablation_cells_read_mean_and_spread(tmp_path):
     from test_ablate import tiny_config
 
     root = str(tmp_path / "ablation")
-    for row in ablate.ROWS:
+    for row in ablation.ROWS:
         if not row.ktl:
             for seed, acc in ((0, 0.8612 - 0.0031), (1, 0.8612), (2, 0.8612 + 0.0031)):
                 finish(seeds.seed_workdir(os.path.join(root, row.name), seed), acc, acc - 0.01)
-    table = ablate.run_ablation(tiny_config(str(tmp_path / "data")), root, skip_ktl=True, seed_list=[0, 1, 2])
+    table = ablation.run_ablation(tiny_config(str(tmp_path / "data")), root, skip_ktl=True, seed_list=[0, 1, 2])
     lines = table.splitlines()
     assert "mean ± sample std over seeds 0,1,2" in lines[0]
     assert lines[4] == "| × | × | × | 86.12 ± 0.31 | 85.12 ± 0.31 |"

@@ -1,11 +1,14 @@
-"""The tree's shape: no import circles in hsnet_jax, no module past ~400 lines, and no file that
-points outside the repository (a clone must hold every document it refers to)."""
+"""The tree's shape: the package's layers and their one-way dependencies (docs/design.md, "The
+package's layers"), no import circles between modules or packages, no module past ~400 lines,
+no file that points outside the repository (a clone must hold every document it refers to), and
+no import that changes process-wide state."""
 
 from __future__ import annotations
 
 import ast
 import os
 import subprocess
+import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MAX_LINES = 400
@@ -80,12 +83,77 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+# Low to high: a module may import its own layer and the layers below it, never above. The
+# commands (the top) import libraries, never each other.
+LAYERS = (
+    ("hsnet_jax", "hsnet_jax.errors", "hsnet_jax.config"),
+    ("hsnet_jax.runtime",),
+    ("hsnet_jax.models",),
+    ("hsnet_jax.faces",),
+    ("hsnet_jax.data",),
+    ("hsnet_jax.inference",),
+    ("hsnet_jax.training",),
+)
+COMMANDS = "commands"
+
+
+def layer_of(module: str) -> tuple[int, str]:
+    """(layer index, unit): the unit is the subpackage, or the module itself for the bottom
+    modules and the commands (top-level modules above every layer)."""
+    for i, units in enumerate(LAYERS):
+        for unit in units:
+            if module == unit or (unit != "hsnet_jax" and module.startswith(unit + ".")):
+                return i, unit
+    return len(LAYERS), module
+
+
+def package_graph(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    """The import graph between units (subpackages, bottom modules, commands)."""
+    units: dict[str, set[str]] = {}
+    for module, targets in graph.items():
+        unit = layer_of(module)[1]
+        units.setdefault(unit, set()).update(layer_of(t)[1] for t in targets if layer_of(t)[1] != unit)
+    return units
+
+
 def test_no_import_cycles():
     graph = import_graph()
-    assert "hsnet_jax.models" in graph["hsnet_jax.evaluate"]  # imports in the module body
-    assert "hsnet_jax.evaluate" in graph["hsnet_jax.train"]  # and inside functions are seen
+    assert "hsnet_jax.models" in graph["hsnet_jax.inference.evaluation"]  # imports in the module body
+    assert "hsnet_jax.inference.evaluation" in graph["hsnet_jax.training.loop"]  # and inside functions
     cycle = find_cycle(graph)
     assert cycle is None, "import circle: " + " -> ".join(cycle)
+    cycle = find_cycle(package_graph(graph))
+    assert cycle is None, "import circle between packages: " + " -> ".join(cycle)
+
+
+def test_dependencies_point_down_the_layers():
+    graph = import_graph()
+    wrong = []
+    for module, targets in sorted(graph.items()):
+        level, unit = layer_of(module)
+        for target in sorted(targets):
+            target_level, target_unit = layer_of(target)
+            if target_level > level or (level == len(LAYERS) and target_level == level and target_unit != unit):
+                wrong.append(f"{module} -> {target}")
+    assert not wrong, "imports against the layers (docs/design.md):\n" + "\n".join(wrong)
+
+
+def test_the_layer_check_sees_a_wrong_import():
+    assert layer_of("hsnet_jax.runtime.cli") == (1, "hsnet_jax.runtime")
+    assert layer_of("hsnet_jax.train") == (len(LAYERS), "hsnet_jax.train")
+    assert find_cycle(package_graph({"hsnet_jax.data.a": {"hsnet_jax.training.b"},
+                                     "hsnet_jax.training.b": {"hsnet_jax.data.c"},
+                                     "hsnet_jax.data.c": set()})) is not None
+
+
+def test_importing_any_module_changes_no_process_state():
+    """Signal handlers, logging filters and handlers, and the interpreter's hooks are the same
+    after importing every module of the package as before (a command sets what it needs when it
+    starts, scoped to what it owns)."""
+    out = subprocess.run([sys.executable, "-m", "tests.programs.import_everything"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.stdout.strip().endswith("no process state changed"), out.stdout[-3000:]
 
 
 def test_find_cycle_reports_a_circle():

@@ -34,7 +34,7 @@ def test_prepare_rafd_and_kdef_without_torch(env, tmp_path):
     for dataset, write in (("rafd", data_trees.rafd), ("kdef", data_trees.kdef)):
         manual = str(tmp_path / dataset)
         write(manual, **({"subjects": (1, 2, 3)} if dataset == "rafd" else {"people": ("F01", "F02", "M01")}))
-        result = subprocess.run([sys.executable, "-m", "hsnet_jax.data.prepare", "--dataset", dataset,
+        result = subprocess.run([sys.executable, "-m", "hsnet_jax.prepare", "--dataset", dataset,
                                  "--manual_dir", manual, "--data_dir", str(tmp_path / "data")],
                                 env=env, capture_output=True, text=True)
         assert result.returncode == 0, result.stderr[-2000:]

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from convert import torch_hsnet
-from hsnet_jax import train_step
+from hsnet_jax.training import train_step
 from hsnet_jax.models import HSNet
 
 SIZE = 224

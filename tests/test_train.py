@@ -15,7 +15,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from hsnet_jax import checkpoint, train
+from hsnet_jax import train
+from hsnet_jax.runtime import checkpoint
 from hsnet_jax.config import check_config
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
@@ -124,7 +125,7 @@ def test_bad_input_is_one_line_error(reference, tmp_path, env, data_dir):
                   "error: config.batch_size must be positive"),
         "small": (_command(tmp_path / "c", data_dir, "--config.image_size=64"), "at least 75"),
         "unprepared": (_command(tmp_path / "d", data_dir, "--config.dataset=raf_db"),
-                       "python -m hsnet_jax.data.prepare --dataset raf_db"),
+                       "python -m hsnet_jax.prepare --dataset raf_db"),
         "batch_of_one": (_command(tmp_path / "e", data_dir, "--config.batch_size=1"),
                          "error: config.batch_size must give each of the 1 devices at least 2 examples"),
         "plateau": (_command(tmp_path / "f", data_dir, "--config.plateau.patience=-1"),

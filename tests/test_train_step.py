@@ -1,17 +1,19 @@
 """The train step: frozen stem untouched, plateau scale on the updates, device-count
 independence (8 simulated devices vs 1), indivisible batches, and the padded predict path."""
 
+import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from hsnet_jax import plateau, train_step
+from hsnet_jax.training import plateau, train_step
+from hsnet_jax.runtime.devices import DATA, make_mesh, put_indices, replicate
+from hsnet_jax.inference.forward import make_predict_fn
 from hsnet_jax.data.augment import preprocess_eval
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import HSNet
@@ -29,9 +31,9 @@ def data():
 @pytest.fixture(scope="module")
 def frozen():
     """A KTL model (frozen stem), its optimiser, a jitted step and an initial state factory."""
-    model = HSNet(7, freeze_stem=True, bn_axis_name=train_step.DATA)
+    model = HSNet(7, freeze_stem=True, bn_axis_name=DATA)
     variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, SIZE, SIZE, 3))))()
-    mesh = train_step.make_mesh()
+    mesh = make_mesh()
     tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999, eps=1e-8,
                                    freeze_stem=True)
     step = train_step.make_train_step(model, tx, mesh, image_size=SIZE, max_rotation=5.0, seed=0)
@@ -41,7 +43,7 @@ def frozen():
     def new_state(scale=1.0):
         state = train_step.create_train_state(host, tx, plateau.init_state())
         state = state.replace(plateau=state.plateau.replace(scale=jnp.float32(scale)))
-        return train_step.replicate(mesh, state)
+        return replicate(mesh, state)
 
     return model, variables, mesh, step, new_state
 
@@ -53,11 +55,11 @@ def _host(tree):
 @pytest.mark.slow
 def test_frozen_stem_is_bit_identical_and_the_rest_trains(frozen, data):
     model, variables, mesh, step, new_state = frozen
-    images, labels = train_step.replicate(mesh, data)
+    images, labels = replicate(mesh, data)
     before = _host(variables)
     state = new_state()
     for rows in np.arange(16).reshape(2, 1, 8):  # K=1 per dispatch: the compile the next test reuses
-        state, metrics = step(state, images, labels, train_step.put_indices(mesh, rows))
+        state, metrics = step(state, images, labels, put_indices(mesh, rows))
         assert metrics["loss"].shape == (1,) and np.isfinite(np.asarray(metrics["loss"])).all()
     assert int(state.step) == 2
     for collection in ("params", "batch_stats"):
@@ -70,8 +72,8 @@ def test_frozen_stem_is_bit_identical_and_the_rest_trains(frozen, data):
 @pytest.mark.slow
 def test_plateau_scale_multiplies_the_updates(frozen, data):
     model, variables, mesh, step, new_state = frozen
-    images, labels = train_step.replicate(mesh, data)
-    idx = train_step.put_indices(mesh, np.arange(8).reshape(1, 8))
+    images, labels = replicate(mesh, data)
+    idx = put_indices(mesh, np.arange(8).reshape(1, 8))
     p0 = _host(variables["params"])
     moved = {}
     for scale in (1.0, 0.1, 0.0):
@@ -87,12 +89,12 @@ def test_plateau_scale_multiplies_the_updates(frozen, data):
 def test_predict_pads_the_last_batch_and_matches_the_model(frozen, data):
     model, variables, mesh, *_ = frozen
     images = data[0][:11]
-    logits = train_step.make_predict_fn(model, SIZE, mesh, batch_size=4)(variables, images)
+    logits = make_predict_fn(model, SIZE, mesh, batch_size=4)(variables, images)
     assert logits.shape == (11, 7) and logits.dtype == np.float32
     direct = model.apply(variables, preprocess_eval(jnp.asarray(images), SIZE), train=False)
     np.testing.assert_allclose(logits, np.asarray(direct), rtol=1e-4, atol=1e-4)
     with pytest.raises(HSNetError, match="uint8"):
-        train_step.make_predict_fn(model, SIZE, mesh)(variables, images.astype(np.float32))
+        make_predict_fn(model, SIZE, mesh)(variables, images.astype(np.float32))
 
 
 def test_make_optimizer_partitions_the_stem():
@@ -106,51 +108,16 @@ def test_make_optimizer_partitions_the_stem():
     assert (np.asarray(updates["body"]["w"]) < 0).all()
 
 
-# Runs in its own interpreter: XLA_FLAGS must be set before jax starts, and must not leak.
-# In float64: the claim is that the step computes the same function on any device count. In
-# float32 XLA:CPU's per-shape convolution blocking rounds differently, and a few gradients of
-# rdib_a then differ by ~1e-3 relative (median 5e-6); in float64 the largest difference is
-# ~1e-6 (the float32 logits and loss are the remaining rounding).
-EIGHT_DEVICES = textwrap.dedent("""
-    import jax, jax.numpy as jnp, numpy as np
-    jax.config.update("jax_enable_x64", True)
-    from hsnet_jax import plateau, train_step
-    from hsnet_jax.errors import HSNetError
-    from hsnet_jax.models import HSNet
-    assert jax.device_count() == 8
-    model = HSNet(7, dtype=jnp.float64, bn_axis_name=train_step.DATA)
-    variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, 75, 75, 3))))()
-    tx = train_step.make_optimizer(variables["params"], learning_rate=1e-3, b1=0.9, b2=0.999,
-                                   eps=1e-8, freeze_stem=False)
-    state0 = train_step.create_train_state(variables, tx, plateau.init_state())
-    rng = np.random.default_rng(1)
-    data = (rng.integers(0, 256, (24, 80, 80, 3), dtype=np.uint8), rng.integers(0, 7, 24).astype(np.int32))
-    order = rng.permutation(24)[:16]
-    out = {}
-    for n in (1, 8):
-        mesh = train_step.make_mesh(jax.devices()[:n])
-        fn = train_step.make_gradient_fn(model, mesh, image_size=75, max_rotation=5.0, seed=3)
-        state = train_step.replicate(mesh, state0)
-        images, labels = train_step.replicate(mesh, data)
-        idx = jax.device_put(order.astype(np.int32), jax.NamedSharding(mesh, jax.P(train_step.DATA)))
-        loss, grads, stats = jax.tree.map(np.asarray, fn(state, images, labels, idx))
-        out[n] = {"loss": loss, **{"g/" + jax.tree_util.keystr(k): v for k, v in
-                                   jax.tree_util.tree_leaves_with_path(grads)},
-                  **{"bn/" + jax.tree_util.keystr(k): v for k, v in jax.tree_util.tree_leaves_with_path(stats)}}
-    np.savez(OUT + "/one.npz", **out[1])
-    np.savez(OUT + "/eight.npz", **out[8])
-    try:
-        train_step.check_batch_size(12, train_step.make_mesh())
-    except HSNetError as e:
-        open(OUT + "/error.txt", "w").write(str(e))
-""")
-
-
+# The program (tests/programs/eight_devices.py) runs in its own interpreter: XLA_FLAGS must be
+# set before jax starts, and must not leak. In float64: the claim is that the step computes the
+# same function on any device count. In float32 XLA:CPU's per-shape convolution blocking rounds
+# differently, and a few gradients of rdib_a then differ by ~1e-3 relative (median 5e-6); in
+# float64 the largest difference is ~1e-6 (the float32 logits and loss are the remaining rounding).
 @pytest.mark.slow
 def test_eight_devices_equal_one_device(tmp_path):
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
-    script = f"OUT = {str(tmp_path)!r}\n" + EIGHT_DEVICES
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+    subprocess.run([sys.executable, "-m", "tests.programs.eight_devices", str(tmp_path)], cwd=ROOT, env=env,
+                   check=True)
     one, eight = np.load(tmp_path / "one.npz"), np.load(tmp_path / "eight.npz")
     assert sorted(one.files) == sorted(eight.files)
     assert any(k.startswith("bn/") for k in one.files) and any(k.startswith("g/") for k in one.files)
@@ -163,7 +130,6 @@ def test_eight_devices_equal_one_device(tmp_path):
 
 
 def test_the_step_imports_neither_tfds_nor_torch():
-    code = ("import sys, hsnet_jax.train_step; "
-            "print([m for m in ('tensorflow_datasets', 'torch', 'tensorflow') if m in sys.modules])")
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "[]"
+    out = subprocess.run([sys.executable, "-m", "tests.programs.heavy_imports", "hsnet_jax.training.train_step"],
+                         cwd=ROOT, capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == []

@@ -87,7 +87,7 @@ def leaves(tree) -> list[np.ndarray]:
 
 def assert_same_run(workdir, reference_workdir) -> None:
     """Both runs ended with bit-identical latest and best weights and the same metrics."""
-    from hsnet_jax import checkpoint
+    from hsnet_jax.runtime import checkpoint
 
     for which in ("latest", "best"):
         ours, theirs = (checkpoint.restore_variables(w, which) for w in (workdir, reference_workdir))

@@ -1,4 +1,4 @@
-"""Datasets, splits, batches and augmentation (see docs/datasets.md).
+"""Datasets on the host: the databases' builders, reading, splits, and the augmentation (see docs/datasets.md).
 
 Import-light: the names below are loaded on first use, so `hsnet_jax.data.augment` (used by the
 train step on accelerator hosts) never pulls in tensorflow_datasets or torch.
@@ -15,8 +15,7 @@ _EXPORTS = {
     "open_split": "loading",
     "SplitSource": "loading",
     "Split": "loading",
-    "prepare_dataset": "prepare",
-    "BatchSampler": "sampler",
+    "prepare_dataset": "preparation",
     "DatasetNotPreparedError": "errors",
     "augment_batch": "augment",
     "preprocess_eval": "augment",

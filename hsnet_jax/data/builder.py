@@ -262,7 +262,7 @@ class PoseBuilder(ManualBuilder, skip_registration=True):
         return records
 
     def _transform(self) -> Transform:
-        from hsnet_jax.data.faces import face_or_centre  # MTCNN: only RaFD and KDEF need it
+        from hsnet_jax.faces.crops import face_or_centre  # MTCNN: only RaFD and KDEF need it
 
         return face_or_centre(self.IMAGE_SIZE)
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from hsnet_jax.data.errors import DatasetNotPreparedError, MissingSplitError
-from hsnet_jax.data.registry import get_builder
+from hsnet_jax.data.registry import get_builder, no_variant_folder_warning
 
 
 @dataclasses.dataclass(frozen=True)
@@ -24,10 +24,15 @@ class Split:
     def __len__(self) -> int:
         return len(self.labels)
 
+    def first(self, n: int) -> "Split":
+        """Only the first `n` examples (config.max_eval_examples, for smoke runs)."""
+        return dataclasses.replace(self, images=self.images[:n], labels=self.labels[:n],
+                                   metadata={k: v[:n] for k, v in self.metadata.items()})
+
 
 def prepare_command(name: str, data_dir: str | None) -> str:
     """The shell command that prepares `name` (what a DatasetNotPreparedError tells the user)."""
-    command = ["python", "-m", "hsnet_jax.data.prepare", "--dataset", name]
+    command = ["python", "-m", "hsnet_jax.prepare", "--dataset", name]
     if not name.startswith("synthetic"):
         command += ["--manual_dir", "PATH"]
     if data_dir:
@@ -80,7 +85,9 @@ def open_split(name: str, split: str, data_dir: str | None = None) -> SplitSourc
     """Opens split `split` of prepared dataset `name` ("rafd/subject_disjoint" selects a
     config) for random access; reads no images."""
     builder = get_builder(name, data_dir)
-    if not builder.is_prepared():
+    with no_variant_folder_warning():
+        prepared = builder.is_prepared()
+    if not prepared:
         raise DatasetNotPreparedError(
             f"dataset {name!r} is not prepared in {builder.data_dir}; prepare it with: "
             f"{prepare_command(name, data_dir)}")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
+from typing import Iterator
 
 from hsnet_jax.data.errors import UnknownDatasetError
 
@@ -24,7 +26,15 @@ def _not_variant_folder_warning(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Variant folder")
 
 
-logging.getLogger("absl").addFilter(_not_variant_folder_warning)
+@contextlib.contextmanager
+def no_variant_folder_warning() -> Iterator[None]:
+    """The filter above on absl's logger while asking a builder whether it is prepared, and only then."""
+    logger = logging.getLogger("absl")
+    logger.addFilter(_not_variant_folder_warning)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_variant_folder_warning)
 
 
 def default_data_dir() -> str:

@@ -1,4 +1,4 @@
-"""The train step and the evaluation forward pass, written for one device and mapped over all.
+"""The train step, written for one device and mapped over all.
 
 Every function here follows docs/design.md section 7: the per-device code sees its shard of the
 global batch, averages gradients explicitly with `lax.pmean(..., "data")`, and BatchNorm
@@ -7,7 +7,7 @@ runs it on 1 GPU, 8 GPUs, a TPU slice or several hosts unchanged.
 
 Why the step looks the way it does (issue 5, throughput): the uint8 dataset lives on every
 device and only int32 indices are fed (or, when it does not fit there, each dispatch's rows
-are fed: `hsnet_jax.data.placement`); `steps_per_dispatch` steps run in one dispatch with
+are fed: `hsnet_jax.training.placement`); `steps_per_dispatch` steps run in one dispatch with
 `lax.scan`; the state is donated; with a frozen (KTL) stem only the trainable subtree is
 differentiated, so XLA never builds the stem's backward pass. This module imports neither
 TFDS nor torch, so it runs on a bare accelerator box.
@@ -20,17 +20,13 @@ from typing import Any, Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
-from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec as P
 
-from hsnet_jax.data.augment import augment_batch, preprocess_eval
-from hsnet_jax.errors import HSNetError
+from hsnet_jax.data.augment import augment_batch
 from hsnet_jax.models import HSNet
-from hsnet_jax.plateau import PlateauState
-
-DATA = "data"  # the one mesh axis: data parallelism
+from hsnet_jax.runtime.devices import DATA
+from hsnet_jax.training.plateau import PlateauState
 
 PyTree = Any
 
@@ -38,7 +34,7 @@ PyTree = Any
 class TrainState(flax.struct.PyTreeNode):
     """Everything a step changes; checkpointed whole, so resuming is exact.
 
-    `plateau` is PyTorch's ReduceLROnPlateau as a pytree (`hsnet_jax.plateau`); its `scale`
+    `plateau` is PyTorch's ReduceLROnPlateau as a pytree (`hsnet_jax.training.plateau`); its `scale`
     multiplies Adam's updates and is advanced once per epoch from the validation loss, not by
     the step.
     """
@@ -48,21 +44,6 @@ class TrainState(flax.struct.PyTreeNode):
     batch_stats: PyTree
     opt_state: optax.OptState
     plateau: PlateauState
-
-
-def make_mesh(devices=None) -> Mesh:
-    """A 1-D mesh named "data" over all devices (of every process)."""
-    devices = jax.devices() if devices is None else devices
-    return Mesh(np.asarray(devices), (DATA,))
-
-
-def check_batch_size(global_batch_size: int, mesh: Mesh) -> int:
-    """Returns the per-device batch; raises HSNetError when the devices cannot share the batch evenly."""
-    n = mesh.devices.size
-    if global_batch_size % n:
-        raise HSNetError(f"batch_size {global_batch_size} is not divisible by the {n} devices; "
-                         f"use a multiple of {n}")
-    return global_batch_size // n
 
 
 def param_labels(params: PyTree, freeze_stem: bool) -> PyTree:
@@ -81,7 +62,7 @@ def make_optimizer(params: PyTree, *, learning_rate: float, b1: float, b2: float
 
 def create_train_state(variables: PyTree, tx: optax.GradientTransformation,
                        plateau: PlateauState) -> TrainState:
-    """Step 0 of a run; `plateau` is the scheduler's initial state (`hsnet_jax.plateau.init_state()`)."""
+    """Step 0 of a run; `plateau` is the scheduler's initial state (`hsnet_jax.training.plateau.init_state()`)."""
     params = variables["params"]
     return TrainState(step=jnp.zeros((), jnp.int32), params=params,
                       batch_stats=variables["batch_stats"], opt_state=tx.init(params), plateau=plateau)
@@ -218,97 +199,3 @@ def make_gradient_fn(model: HSNet, mesh: Mesh, *, image_size: int, max_rotation:
 
     return jax.jit(jax.shard_map(device_fn, mesh=mesh, in_specs=(P(), P(), P(), P(DATA)),
                                  out_specs=P(), check_vma=False))
-
-
-def replicate(mesh: Mesh, tree: PyTree) -> PyTree:
-    """Copies host arrays (the same on every process) to every device of the mesh; arrays
-    already replicated there are kept as they are, so calling it each time costs nothing.
-    (The exact sharding matters: jit compiles anew for an equivalent but different one.)"""
-    sharding = NamedSharding(mesh, P())
-
-    def put(a):
-        if isinstance(a, jax.Array) and (a.sharding == sharding or not a.is_fully_addressable):
-            return a if a.sharding == sharding else jax.device_put(a, sharding)
-        # Host data, or an array on this process's devices (e.g. fresh from init): via the
-        # host, which works the same with one process or many.
-        return jax.make_array_from_process_local_data(sharding, np.asarray(a))
-
-    return jax.tree.map(put, tree)
-
-
-def _put_columns(mesh: Mesh, local: np.ndarray) -> jax.Array:
-    """The global [K, global_batch, ...] array from this process's [K, share, ...] columns."""
-    shape = (local.shape[0], local.shape[1] * jax.process_count()) + local.shape[2:]
-    return jax.make_array_from_process_local_data(NamedSharding(mesh, P(None, DATA)), local, shape)
-
-
-def put_indices(mesh: Mesh, local_idx: np.ndarray) -> jax.Array:
-    """Builds the global [K, global_batch] index array from this process's [K, share] rows."""
-    return _put_columns(mesh, np.asarray(local_idx, np.int32))
-
-
-def put_batches(mesh: Mesh, local_images: np.ndarray, local_labels: np.ndarray) -> tuple[jax.Array, jax.Array]:
-    """The global [K, global_batch, ...] images and labels from this process's [K, share, ...]
-    rows, each device holding its columns (for `make_train_step(gathered=True)`)."""
-    return (_put_columns(mesh, np.asarray(local_images, np.uint8)),
-            _put_columns(mesh, np.asarray(local_labels, np.int32)))
-
-
-def make_eval_forward(model: HSNet, image_size: int, mesh: Mesh, with_gates: bool = False) -> Callable:
-    """`forward(variables, images_uint8 [B,H,W,3] sharded over "data") -> logits [B, classes]`
-    (with `with_gates`, FGAL models: `(logits, gates [B, 3])` from the same pass): the jitted
-    evaluation program (resize + `normalize`, then the model in inference mode)."""
-
-    def device_fn(variables, images):
-        x = preprocess_eval(images, image_size)
-        if with_gates:
-            logits, features = model.apply(variables, x, train=False, return_features=True)
-            return logits, features["gates"].astype(jnp.float32)
-        return model.apply(variables, x, train=False)
-
-    return jax.jit(jax.shard_map(device_fn, mesh=mesh, in_specs=(P(), P(DATA)),
-                                 out_specs=P(DATA), check_vma=False))
-
-
-def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh, batch_size: int = 256,
-                    with_gates: bool = False) -> Callable[[PyTree, np.ndarray], Any]:
-    """Returns `predict(variables, images_uint8) -> float32 logits [N, classes]` (numpy), or
-    with `with_gates` (FGAL models) `(logits, gates [N, 3])` from the same forward pass.
-
-    The one evaluation forward path (validation in the training loop, `evaluate`,
-    `predict`): resize + `normalize` (`preprocess_eval`), then the model in inference mode,
-    sharded over the mesh in batches of `batch_size` (rounded up to a multiple of the device
-    count); the last partial batch is padded, so one compiled shape serves every N.
-    `images_uint8` is this process's full copy of the images, same on every process.
-    """
-    n_dev = mesh.devices.size
-    batch_size = -(-batch_size // n_dev) * n_dev
-    sharding = NamedSharding(mesh, P(DATA))
-    forward = make_eval_forward(model, image_size, mesh, with_gates)
-    share = batch_size // jax.process_count()
-    first = jax.process_index() * share
-
-    def predict(variables: PyTree, images: np.ndarray) -> np.ndarray:
-        images = np.asarray(images)
-        if images.ndim != 4 or images.dtype != np.uint8:
-            raise HSNetError(f"predict expects uint8 images [N,H,W,3], got {images.dtype} {images.shape}")
-        variables = replicate(mesh, {"params": variables["params"],
-                                     "batch_stats": variables["batch_stats"]})
-        n, out = len(images), []
-        for start in range(0, n, batch_size):
-            chunk = images[start:start + batch_size]
-            if len(chunk) < batch_size:
-                pad = np.zeros((batch_size - len(chunk),) + images.shape[1:], np.uint8)
-                chunk = np.concatenate([chunk, pad])
-            batch = jax.make_array_from_process_local_data(
-                sharding, chunk[first:first + share], chunk.shape)
-            outputs = forward(variables, batch)
-            if jax.process_count() > 1:
-                outputs = multihost_utils.process_allgather(outputs, tiled=True)
-            out.append(jax.tree.map(lambda a: np.asarray(a, np.float32), outputs))
-        if not out:
-            empty = np.zeros((0, model.num_classes), np.float32)
-            return (empty, np.zeros((0, 3), np.float32)) if with_gates else empty
-        return jax.tree.map(lambda *parts: np.concatenate(parts)[:n], *out)
-
-    return predict

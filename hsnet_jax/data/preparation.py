@@ -1,4 +1,4 @@
-"""`python -m hsnet_jax.data.prepare --dataset NAME`: builds a dataset once, prints its table.
+"""Preparing a dataset once (what `python -m hsnet_jax.prepare --dataset NAME` runs), and its table.
 
 Licensed databases are read from `--manual_dir` (default `DATA_DIR/manual/NAME`, NAME without
 config); the prepared `array_record` files go to `--data_dir` (default `$HSNET_DATA_DIR` or
@@ -7,16 +7,12 @@ config); the prepared `array_record` files go to `--data_dir` (default `$HSNET_D
 
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 from typing import Any
 
-from hsnet_jax import cli
 from hsnet_jax.data.builder import ManualBuilder, one_line
 from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.registry import default_data_dir, get_builder
-from hsnet_jax.errors import HSNetError
 
 # The file lists a preparation records in the dataset's metadata -> their line in the summary.
 NOTES = {
@@ -71,28 +67,3 @@ def format_summary(summary: dict[str, Any]) -> str:
     # The undecodable count always shows (it answers "was anything dropped?"), the others when not 0.
     lines += [f"{text}: {len(summary[key])}" for key, text in NOTES.items() if key == "skipped_corrupt" or summary[key]]
     return "\n".join(lines)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dataset", required=True,
-                        help="synthetic, raf_db, rafd, kdef, ferg_db or image_folder (optionally NAME/CONFIG)")
-    parser.add_argument("--manual_dir", help="where the downloaded database is unpacked")
-    parser.add_argument("--data_dir", help=f"where prepared datasets go (default {default_data_dir()})")
-    parser.add_argument("--skip_corrupt", action="store_true",
-                        help="skip undecodable images (they are counted) instead of stopping")
-    parser.add_argument("--skip_unparseable", action="store_true",
-                        help="skip files named outside the database's naming scheme (they are counted)")
-    args = parser.parse_args(argv)
-    try:
-        summary = prepare_dataset(args.dataset, args.data_dir, args.manual_dir, args.skip_corrupt,
-                                  args.skip_unparseable)
-    except (HSNetError, OSError) as e:  # OSError: an unwritable or clashing --data_dir, a full disk
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(format_summary(summary))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(cli.run(main))

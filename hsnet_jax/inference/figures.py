@@ -1,4 +1,4 @@
-"""The figures a run leaves besides Fig. 6 (`hsnet_jax.metrics.plot_confusion_matrix`):
+"""The figures a run leaves besides Fig. 6 (`hsnet_jax.inference.metrics.plot_confusion_matrix`):
 training curves, the paper's Fig. 5 (test faces with the recognised expression) and FGAL's
 gates per expression. matplotlib with the Agg backend: no display needed on servers."""
 
@@ -85,7 +85,7 @@ def plot_examples(images: np.ndarray, cells: Sequence[dict[str, Any]], path: str
 
 
 def plot_gates(gates: dict[str, Any], path: str, title: str | None = None) -> None:
-    """FGAL's mean gates per true class (`hsnet_jax.metrics.gates_per_class`) as grouped bars:
+    """FGAL's mean gates per true class (`hsnet_jax.inference.metrics.gates_per_class`) as grouped bars:
     which level of the hierarchy each expression leans on. Classes without samples are left out."""
     plt = _pyplot()
     names = [name for name, value in gates.items() if value is not None]

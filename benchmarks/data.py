@@ -1,4 +1,4 @@
-"""`python -m hsnet_jax.data.benchmark`: how fast the data path is, printed as JSON.
+"""`python -m benchmarks.data`: how fast the data path is, printed as JSON.
 
 Writes a RAF-DB-layout tree of random 100x100 JPEGs (15,000 by default, RAF-DB's size; noise
 is the worst case for JPEG decoding) into a temporary directory, then times
@@ -6,11 +6,11 @@ is the worst case for JPEG decoding) into a temporary directory, then times
 - load: the train split into host memory, seconds;
 - augment: `augment_batch` under jit on the default JAX device, images per second for
   batches of 256 images 100 -> 224 (after one compiling call);
-- deliver: images per second each data placement (`hsnet_jax.data.placement`) puts on the
+- deliver: images per second each data placement (`hsnet_jax.training.placement`) puts on the
   devices as the train step's batches (`device`: gathered there from the resident split by
   index; `host`: rows gathered in memory and put there; `stream`: rows read by Grain from
   the array_record files and put there), after one untimed pass.
-The train step's own speed in each placement: `python -m hsnet_jax.placement_benchmark`.
+The train step's own speed in each placement: `python -m benchmarks.placements`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ import numpy as np
 from PIL import Image
 
 from hsnet_jax.data.augment import augment_batch
-from hsnet_jax import train_step
+from hsnet_jax.runtime.devices import make_mesh
 from hsnet_jax.data.loading import SplitSource, open_split
-from hsnet_jax.data.placement import build_feeder
-from hsnet_jax.data.prepare import prepare_dataset
+from hsnet_jax.training.placement import build_feeder
+from hsnet_jax.data.preparation import prepare_dataset
 from hsnet_jax.data.raf_db import IMAGE_DIR, LABEL_FILE
 
 
@@ -64,7 +64,7 @@ def time_augment(images: np.ndarray, batch_size: int, image_size: int, steps: in
 
 def time_delivery(source: SplitSource, batch_size: int, steps: int) -> dict[str, float]:
     """Images per second each placement delivers onto the devices, one batch per dispatch."""
-    mesh = train_step.make_mesh()
+    mesh = make_mesh()
     split = source.load()
     n = min(steps, len(source) // batch_size)
     rows = np.random.default_rng(0).permutation(len(source))[: n * batch_size].reshape(n, batch_size)

@@ -18,19 +18,21 @@ class EpochLog:
     def __init__(self, workdir: str, resume_epoch: int):
         self.enabled = jax.process_index() == 0
         self.path = os.path.join(workdir, "metrics.jsonl")
-        if not self.enabled:
-            return
-        # Epochs at or after the resume point are run again: drop their old lines.
-        lines = []
+        # Epochs at or after the resume point are run again: their old lines are dropped.
+        self.history: list[dict[str, Any]] = []  # every epoch's record, resumed ones included
         if resume_epoch > 0 and os.path.exists(self.path):
             with open(self.path) as f:
-                lines = [line for line in f if line.strip() and json.loads(line)["epoch"] < resume_epoch]
+                records = [json.loads(line) for line in f if line.strip()]
+            self.history = [r for r in records if r["epoch"] < resume_epoch]
+        if not self.enabled:
+            return
         with open(self.path, "w") as f:
-            f.writelines(lines)
+            f.writelines(json.dumps(r) + "\n" for r in self.history)
         from tensorboardX import SummaryWriter
         self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
 
     def write(self, record: dict[str, Any]) -> None:
+        self.history.append(record)
         if not self.enabled:
             return
         with open(self.path, "a") as f:

@@ -6,7 +6,7 @@ feeders that hand the train step each dispatch's inputs from there.
 - `host`: the split in host memory; a background thread gathers this process's rows of the
   next dispatches and puts them on its devices while the current dispatch runs.
 - `stream`: as `host`, but the rows are read from the prepared array_record files with Grain
-  (`hsnet_jax.data.stream`); the split is never held whole.
+  (`hsnet_jax.training.stream`); the split is never held whole.
 - `auto` (default): `device` when the split fits comfortably in the smallest device's free
   memory, else `host` when it fits in the host's, else `stream` (`choose`).
 
@@ -28,11 +28,11 @@ import ml_collections
 import numpy as np
 from jax.experimental import multihost_utils
 
-from hsnet_jax import train_step
+from hsnet_jax.runtime.devices import put_batches, put_indices, replicate
 from hsnet_jax.data.loading import Split, SplitSource
-from hsnet_jax.errors import HSNetError
+from hsnet_jax.config import DATA_PLACEMENTS
 
-PLACEMENTS = ("auto", "device", "host", "stream")
+PLACEMENTS = DATA_PLACEMENTS
 # `auto` gives the split at most this share of the free memory it measures: on a device the
 # model, optimiser state and activations need the rest; on the host, the process itself.
 FRACTION = 0.5
@@ -98,12 +98,6 @@ def _gb(n: float) -> str:
 def resolve(config: ml_collections.ConfigDict, nbytes: int) -> tuple[str, str]:
     """The placement a run uses and why; with several processes the most frugal of their
     choices, so that all of them feed the same step."""
-    if config.data_placement not in PLACEMENTS:
-        raise HSNetError(f"config.data_placement must be one of {', '.join(PLACEMENTS)}, "
-                         f"got {config.data_placement!r}")
-    for key in ("max_device_bytes", "max_host_bytes"):
-        if config[key] < 0:
-            raise HSNetError(f"config.{key} must be 0 (no cap) or positive, got {config[key]}")
     if config.data_placement != "auto":
         return config.data_placement, "config.data_placement"
     host_free = host_free_bytes()
@@ -129,7 +123,7 @@ def build_feeder(placement: str, mesh: Any, train: SplitSource, split: Split | N
     """The feeder of `placement` ("device", "host" or "stream") for the opened training split;
     `split` is the split already in memory, where the caller has it."""
     if placement == "stream":
-        from hsnet_jax.data.stream import read_dispatches
+        from hsnet_jax.training.stream import read_dispatches
         return RowFeeder(mesh, lambda rows, start, k: read_dispatches(train, rows, start, k), placement)
     split = train.load() if split is None else split
     if placement == "host":
@@ -146,12 +140,12 @@ class DeviceFeeder:
 
     def __init__(self, mesh: Any, images: np.ndarray, labels: np.ndarray):
         self.mesh = mesh
-        self.images, self.labels = train_step.replicate(mesh, (images, labels.astype(np.int32)))
+        self.images, self.labels = replicate(mesh, (images, labels.astype(np.int32)))
 
     def dispatches(self, rows: np.ndarray, start: int, k: int) -> Iterator[Dispatch]:
         """The inputs of each dispatch of an epoch whose process rows are `rows`, from step `start`."""
         for first in range(start, len(rows), k):
-            yield first, (self.images, self.labels, train_step.put_indices(self.mesh, rows[first:first + k]))
+            yield first, (self.images, self.labels, put_indices(self.mesh, rows[first:first + k]))
 
 
 def _gather(images: np.ndarray, labels: np.ndarray, rows: np.ndarray, start: int,
@@ -183,7 +177,7 @@ class RowFeeder:
                     for images, labels in batches:
                         if stop.is_set():
                             return
-                        ready.put((first, train_step.put_batches(self.mesh, images, labels)))
+                        ready.put((first, put_batches(self.mesh, images, labels)))
                         first += len(images)
                 ready.put(None)
             except BaseException as e:  # re-raised in the training loop

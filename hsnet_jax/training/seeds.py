@@ -18,13 +18,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 from typing import Any, Callable, Sequence
 
 import jax
 import ml_collections
 
 from hsnet_jax.errors import HSNetError
+from hsnet_jax.runtime import cli
 
 METRICS = ("accuracy", "mean_accuracy")
 TrainFn = Callable[[ml_collections.ConfigDict, str], dict[str, Any]]
@@ -98,9 +98,9 @@ def run_seeds(config: ml_collections.ConfigDict, root: str, seeds: Sequence[int]
     for i, seed in enumerate(seeds, 1):
         workdir = seed_workdir(root, seed)
         if os.path.exists(report_path(workdir)):
-            _say(f"[seed {seed}, {i}/{len(seeds)}] finished, kept ({workdir})")
+            cli.say(f"[seed {seed}, {i}/{len(seeds)}] finished, kept ({workdir})")
             continue
-        _say(f"[seed {seed}, {i}/{len(seeds)}] training in {workdir}")
+        cli.say(f"[seed {seed}, {i}/{len(seeds)}] training in {workdir}")
         seeded = ml_collections.ConfigDict(config.to_dict())
         seeded.seed = seed
         train_fn(seeded, workdir)
@@ -111,8 +111,3 @@ def run_seeds(config: ml_collections.ConfigDict, root: str, seeds: Sequence[int]
         with open(os.path.join(root, "seeds.json"), "w") as f:
             json.dump(summary, f, indent=2)
     return summary
-
-
-def _say(message: str) -> None:
-    if jax.process_index() == 0:
-        print(message, file=sys.stderr, flush=True)

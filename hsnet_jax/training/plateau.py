@@ -28,9 +28,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from hsnet_jax.errors import HSNetError
 
-THRESHOLD_MODES = ("rel", "abs")
+
 
 
 class PlateauState(flax.struct.PyTreeNode):
@@ -43,29 +42,12 @@ class PlateauState(flax.struct.PyTreeNode):
     cooldown_counter: jax.Array  # int32
 
 
-def check(plateau: ml_collections.ConfigDict) -> None:
-    """One-line errors for settings PyTorch's scheduler refuses or that cannot mean anything."""
-    if not 0.0 < plateau.factor < 1.0:
-        raise HSNetError(f"config.plateau.factor must be in (0, 1), got {plateau.factor}")
-    for key in ("patience", "cooldown"):
-        if plateau[key] < 0:
-            raise HSNetError(f"config.plateau.{key} must be >= 0 (epochs), got {plateau[key]}")
-    if plateau.threshold_mode not in THRESHOLD_MODES:
-        raise HSNetError(f"config.plateau.threshold_mode must be rel or abs, got {plateau.threshold_mode!r}")
-    if plateau.threshold < 0 or (plateau.threshold_mode == "rel" and plateau.threshold >= 1):
-        bound = "in [0, 1) with threshold_mode rel" if plateau.threshold_mode == "rel" else ">= 0"
-        raise HSNetError(f"config.plateau.threshold must be {bound}, got {plateau.threshold}")
-    for key in ("min_lr", "eps"):
-        if plateau[key] < 0:
-            raise HSNetError(f"config.plateau.{key} must be >= 0, got {plateau[key]}")
-
-
 def init_state() -> PlateauState:
     return _state(1.0, 0, np.inf, 0, 0)
 
 
 def _state(scale: float, reductions: int, best: float, bad: int, cooldown: int) -> PlateauState:
-    """Host (numpy) scalars: `train_step.replicate` puts them on the devices."""
+    """Host (numpy) scalars: `replicate` puts them on the devices."""
     f32, i32 = (lambda v: np.asarray(v, np.float32)), (lambda v: np.asarray(v, np.int32))
     return PlateauState(scale=f32(scale), reductions=i32(reductions), best=f32(best),
                         num_bad_epochs=i32(bad), cooldown_counter=i32(cooldown))

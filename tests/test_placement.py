@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 
 import data_trees
-from hsnet_jax import train_step
-from hsnet_jax.data import BatchSampler, open_split, prepare_dataset
+from hsnet_jax.runtime.devices import make_mesh
+from hsnet_jax.data import open_split, prepare_dataset
+from hsnet_jax.training.sampler import BatchSampler
 from hsnet_jax.data import placement
+from hsnet_jax.config import base_config, check_config
 from hsnet_jax.errors import HSNetError
 
 GB = 10**9
@@ -48,10 +50,14 @@ def test_resolve_explicit_caps_and_bad_values():
     assert placement.resolve(_config(data_placement="stream"), 1) == ("stream", "config.data_placement")
     assert placement.resolve(_config(max_device_bytes=99), 100)[0] == "host"
     assert placement.resolve(_config(max_device_bytes=99, max_host_bytes=99), 100)[0] == "stream"
+    bad = base_config("synthetic")
+    bad.data_placement = "gpu"
     with pytest.raises(HSNetError, match="config.data_placement must be one of auto, device, host, stream, got 'gpu'"):
-        placement.resolve(_config(data_placement="gpu"), 1)
+        check_config(bad)
+    bad = base_config("synthetic")
+    bad.max_host_bytes = -1
     with pytest.raises(HSNetError, match="config.max_host_bytes must be 0 .* got -1"):
-        placement.resolve(_config(max_host_bytes=-1), 1)
+        check_config(bad)
 
 
 @dataclasses.dataclass
@@ -84,7 +90,7 @@ def _host(a: jax.Array) -> np.ndarray:
 def test_feeders_deliver_the_sampler_batches(train_source):
     split = train_source.load()
     assert len(split) == len(train_source) == 28 and train_source.nbytes == split.images.nbytes
-    mesh = train_step.make_mesh()
+    mesh = make_mesh()
     rows = BatchSampler(len(train_source), 4, seed=3).epoch_indices(1)  # 7 steps of 4
     counting = _CountingSource(train_source.source)
     streamed = dataclasses.replace(train_source, source=counting)
@@ -107,7 +113,7 @@ def test_feeders_deliver_the_sampler_batches(train_source):
 
 def test_closing_a_row_feeder_early_stops_its_thread(train_source):
     split = train_source.load()
-    mesh = train_step.make_mesh()
+    mesh = make_mesh()
     rows = BatchSampler(len(train_source), 4, seed=0).epoch_indices(0)
     feeder = placement.build_feeder("host", mesh, train_source, split)
     dispatches = feeder.dispatches(rows, 0, 1)
@@ -126,6 +132,6 @@ def test_a_failing_read_reaches_the_training_loop(train_source):
         yield from ()
         raise OSError("array_record shard unreadable")
 
-    feeder = placement.RowFeeder(train_step.make_mesh(), broken, "stream")
+    feeder = placement.RowFeeder(make_mesh(), broken, "stream")
     with pytest.raises(OSError, match="unreadable"):
         list(feeder.dispatches(np.zeros((2, 4), np.int64), 0, 1))

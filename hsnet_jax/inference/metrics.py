@@ -56,11 +56,22 @@ def classification_report(labels: np.ndarray, predictions: np.ndarray,
     }
 
 
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log class probabilities from logits [..., C], in float64 (stable: the max is subtracted)."""
+    z = np.asarray(logits, np.float64)
+    z = z - z.max(axis=-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Class probabilities from logits [..., C], in float64."""
-    z = np.asarray(logits, np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)
+    return np.exp(log_softmax(logits))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean softmax cross-entropy of integer `labels` (the validation loss the plateau schedule reads)."""
+    logp = log_softmax(logits)
+    return float(-np.mean(logp[np.arange(len(labels)), labels]))
 
 
 def row_normalized(counts: Sequence[Sequence[int]]) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Face boxes and face crops with MTCNN (`hsnet_jax.detect`: Flax networks, the ported weights
+"""Face boxes and face crops with MTCNN (`hsnet_jax.faces.detect`: Flax networks, the ported weights
 of facenet-pytorch shipped in the package; no torch).
 
 Used when preparing RaFD (100x100 crops) and KDEF (256x256), as in the paper, and by
@@ -20,7 +20,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from hsnet_jax.detect import MIN_FACE_SIZE, Detector, Faces
+from hsnet_jax.faces.detect import MIN_FACE_SIZE, Detector, Faces
 
 # Preparation detects on the photo shrunk to this side (RaFD 681x1024 -> 341x512: ~4x fewer
 # pixels; its faces are 200+ px, far above MTCNN's 20-px minimum). `predict` detects at full

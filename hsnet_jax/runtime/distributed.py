@@ -30,7 +30,7 @@ HEARTBEAT_TIMEOUT_S = 100
 BEAT_S = 2.0  # how often each process publishes its beat
 LOST_AFTER_S = 30.0  # a beat unchanged this long: the process is gone (a busy one still beats)
 _BEATS = "hsnet_jax/beat/"
-_ending = threading.Lock()  # the first to report a lost process prints; any other waits for the exit
+_ending = threading.Lock()  # the first thread to report a lost process prints and exits; others return
 
 
 def cluster_detected() -> bool:
@@ -53,7 +53,7 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
                                           ("process_id", "JAX_PROCESS_ID")) if v in env}
     jax.distributed.initialize(heartbeat_timeout_seconds=HEARTBEAT_TIMEOUT_S, **kwargs)
     if jax.process_count() > 1:
-        if _client() is None:
+        if coordination_client() is None:
             print("warning: this jax has no coordination key-value store the watchdog can use: a lost process "
                   f"ends the others after JAX's {HEARTBEAT_TIMEOUT_S} s heartbeat timeout", file=sys.stderr)
             return
@@ -64,10 +64,11 @@ def initialize_distributed(config: ml_collections.ConfigDict) -> None:
         watchdog.start()
 
 
-def _client():
+def coordination_client():
     """JAX's coordination-service client, or None where this jax lacks it or its key-value
-    calls. Private in jax; orbax-checkpoint reads it the same way (its multihost module), so it
-    moves only with a matching orbax."""
+    calls. The one place that reads JAX's private state (no public route exists): orbax-checkpoint
+    reads it the same way (its multihost module), so it moves only with a matching orbax.
+    tests/test_distributed.py fails by name when a jax release moves it."""
     try:
         from jax._src import distributed
 
@@ -78,13 +79,18 @@ def _client():
 
 
 def _end(me: int, who: str, reason: str) -> None:
-    """One line naming the lost process, then exit 1 at once (no shutdown barrier)."""
-    _ending.acquire()  # never released: a second reporter waits here for the exit
-    # The leading newline ends a progress bar left mid-line, so the error stands on its own line.
-    print(f"\nerror: process {me}: lost {who} of {jax.process_count()} ({reason}); the checkpoints are "
-          "intact: rerun every process to resume", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os._exit(1)
+    """One line naming the lost process, then exit 1 at once (no shutdown barrier). Only the
+    first caller reports; a second (the watchdog and a failed collective at the same moment)
+    returns at once, without waiting on anything, and the first one's exit ends it."""
+    if not _ending.acquire(blocking=False):
+        return
+    try:
+        # The leading newline ends a progress bar left mid-line, so the error stands on its own line.
+        print(f"\nerror: process {me}: lost {who} of {jax.process_count()} ({reason}); the checkpoints are "
+              "intact: rerun every process to resume", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+    finally:
+        os._exit(1)
 
 
 class _Watchdog(threading.Thread):
@@ -102,7 +108,7 @@ class _Watchdog(threading.Thread):
         with self._writing:
             self._stopped.set()
             try:
-                _client().key_value_set(f"{_BEATS}{self._me}", "done", allow_overwrite=True)
+                coordination_client().key_value_set(f"{_BEATS}{self._me}", "done", allow_overwrite=True)
             except Exception:  # the coordinator is gone already: nobody is left to tell
                 pass
 
@@ -112,7 +118,7 @@ class _Watchdog(threading.Thread):
                 client.key_value_set(f"{_BEATS}{self._me}", str(beat), allow_overwrite=True)
 
     def run(self) -> None:
-        client, beat, start = _client(), 0, time.monotonic()
+        client, beat, start = coordination_client(), 0, time.monotonic()
         # key -> (value, when it last changed); every other process counts from now, so one
         # that dies before its first beat is lost after LOST_AFTER_S like any other
         seen = {f"{_BEATS}{p}": ("", start) for p in range(self._count) if p != self._me}
@@ -140,7 +146,7 @@ class _Watchdog(threading.Thread):
 def lost_processes() -> list[int] | None:
     """The processes the coordination service no longer sees (None when it cannot be asked:
     the coordinator itself is gone)."""
-    client = _client()
+    client = coordination_client()
     if client is None:
         return None
     try:

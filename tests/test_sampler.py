@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hsnet_jax.data import BatchSampler
+from hsnet_jax.training.sampler import BatchSampler
 from hsnet_jax.data.errors import SamplerError
 
 

@@ -1,6 +1,6 @@
 r"""Throughput of the exact train step and evaluation path that `hsnet_jax.train` runs.
 
-  python -m hsnet_jax.benchmark [--batch_size 32] [--image_size 224] [--dtype bfloat16] \
+  python -m benchmarks.step [--batch_size 32] [--image_size 224] [--dtype bfloat16] \
       [--ktl] [--steps 50] [--steps_per_dispatch 16] [--epoch_train_size 11044]
 
 Prints one JSON line. The data are random uint8 images of `--source_size` (RAF-DB's aligned
@@ -35,15 +35,16 @@ import time
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import optax
 from absl import app, flags
 
-from hsnet_jax import plateau, train_step
+from hsnet_jax.training import plateau, train_step
+from hsnet_jax.runtime.devices import DATA, check_batch_size, make_mesh, put_indices, replicate
+from hsnet_jax.inference.forward import make_predict_fn
 from hsnet_jax.config import base_config
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.models import DTYPES, create_model
+from hsnet_jax.models import DTYPES, create_model, init_variables
 
 FLAGS = flags.FLAGS
 
@@ -142,24 +143,23 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
     config.update(batch_size=batch_size, image_size=image_size, dtype=dtype,
                   steps_per_dispatch=steps_per_dispatch, eval_batch_size=eval_batch_size)
     config.model.update(use_dib=use_dib, use_fgal=use_fgal)
-    mesh = train_step.make_mesh()
-    per_device = train_step.check_batch_size(batch_size, mesh)
+    mesh = make_mesh()
+    per_device = check_batch_size(batch_size, mesh)
     # KTL's stem is frozen whatever its values are; random ones time the same.
-    model = create_model(config, num_classes, bn_axis_name=train_step.DATA).clone(freeze_stem=ktl)
-    variables = jax.jit(lambda: model.init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 3)),
-                                           train=False))()
+    model = create_model(config, num_classes, bn_axis_name=DATA).clone(freeze_stem=ktl)
+    variables = init_variables(model, image_size, 0)
     tx = train_step.make_optimizer(variables["params"], freeze_stem=ktl, **config.optimizer)
-    state = train_step.replicate(mesh, train_step.create_train_state(variables, tx, plateau.init_state()))
+    state = replicate(mesh, train_step.create_train_state(variables, tx, plateau.init_state()))
     step_fn = train_step.make_train_step(model, tx, mesh, image_size=image_size,
                                          max_rotation=config.max_rotation, seed=0)
 
     rng = np.random.default_rng(0)
     n_images = max(batch_size * steps_per_dispatch, epoch_train_size, 1024)
     host_images = rng.integers(0, 256, (n_images, source_size, source_size, 3), dtype=np.uint8)
-    images, labels = train_step.replicate(
+    images, labels = replicate(
         mesh, (host_images, rng.integers(0, num_classes, n_images).astype(np.int32)))
     k = steps_per_dispatch
-    chunk = lambda: train_step.put_indices(  # noqa: E731
+    chunk = lambda: put_indices(  # noqa: E731
         mesh, rng.integers(0, n_images, (k, batch_size // jax.process_count()), dtype=np.int32))
 
     compiled = step_fn.lower(state, images, labels, chunk()).compile()
@@ -186,7 +186,7 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
         raise HSNetError("the benchmarked step produced a non-finite loss")
     peak = _peak_bytes(jax.local_devices()[0])
 
-    predict = train_step.make_predict_fn(model, image_size, mesh, eval_batch_size)
+    predict = make_predict_fn(model, image_size, mesh, eval_batch_size)
     eval_images = host_images[:4 * eval_batch_size]
     variables = {"params": state.params, "batch_stats": state.batch_stats}
     predict(variables, eval_images[:eval_batch_size])  # compile
@@ -219,10 +219,10 @@ def _time_epoch(step_fn, predict, state, images, labels, host_images, mesh, batc
     rows = np.random.default_rng(1).permutation(len(host_images))[:steps * share]
     rows = rows.reshape(steps, share).astype(np.int32)
     if steps % k:  # the epoch's last, shorter dispatch is another program: compile it untimed
-        state, _ = step_fn(state, images, labels, train_step.put_indices(mesh, rows[:steps % k]))
+        state, _ = step_fn(state, images, labels, put_indices(mesh, rows[:steps % k]))
     t0 = time.perf_counter()
     for first in range(0, steps, k):
-        state, metrics = step_fn(state, images, labels, train_step.put_indices(mesh, rows[first:first + k]))
+        state, metrics = step_fn(state, images, labels, put_indices(mesh, rows[first:first + k]))
     jax.block_until_ready((state, metrics))
     train_s = time.perf_counter() - t0
     predict({"params": state.params, "batch_stats": state.batch_stats}, host_images[:val_size])
