@@ -1,20 +1,8 @@
-r"""`python -m hsnet_jax.ablate --config configs/raf.py [--workdir ROOT] [--config.KEY=VALUE ...]`:
-the eight DIB / FGAL / KTL rows of the paper's Table 6.
-
-Each row is a normal training run (`hsnet_jax.train.train_and_evaluate`) of the given config
-with `model.use_dib`, `model.use_fgal` and `ktl.stem_checkpoint` set for the row, in its own
-run directory ROOT/<row> (baseline, dib, fgal, ktl, dib_fgal, dib_ktl, fgal_ktl,
-dib_fgal_ktl); the default ROOT is ./workdirs/ablation_<config name>. A row is finished when
-ROOT/<row>/eval/test_metrics.json exists: finished rows are not rerun, an interrupted row
-resumes from its checkpoint, so rerunning the command completes the table. At the end the
-table (Acc. and mAcc. of each row on the test split) is written to ROOT/ablation.md and printed.
-With `--seeds 0,1,2` each row is trained once per seed in ROOT/<row>/seed_<n> (see
-`hsnet_jax.training.seeds`) and its cells read mean ± sample std, e.g. `86.12 ± 0.31`.
-
-The KTL rows need the ported VGGFace2 stem (`--config.ktl.stem_checkpoint=DIR`, written by
-`convert/port_stem.py`). Without it the command stops at once, before training anything,
-and says how to port it; `--skip_ktl` runs the four rows without KTL instead (the others
-show "-" until they are run).
+r"""`python -m hsnet_jax.ablate --config configs/raf.py [--workdir ROOT] [--config.KEY=VALUE ...]
+[--skip_ktl] [--seeds 0,1,2]`: the eight DIB / FGAL / KTL rows of the paper's Table 6, one run
+directory each under ROOT (default ./workdirs/ablation_<config name>), and their table in
+ROOT/ablation.md. What the rows are and how a rerun completes the table:
+`hsnet_jax.training.ablation`.
 """
 
 from __future__ import annotations

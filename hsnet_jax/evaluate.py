@@ -1,19 +1,7 @@
-"""`python -m hsnet_jax.evaluate --workdir DIR`: a trained run's report on any split, also of
-another database.
-
-Writes WORKDIR/eval/<name>_metrics.json (the `hsnet_jax.inference.metrics` report plus what was
-evaluated), WORKDIR/eval/<name>_confusion_matrix.png (Fig. 6), <name>_examples.png (Fig. 5:
-the first 4 faces of each true class, titled with the recognised expression and its
-probability, green right, red wrong) and, for a model with FGAL, <name>_gates.png (the mean
-of FGAL's three gates per true class, also in the JSON as `gates`), where <name> is the split
-("test"), prefixed by the dataset when it is not the run's own ("kdef_test") and suffixed
-"_latest" for the latest rather than the best checkpoint ("test_latest").
-
-Across databases both label spaces go through the canonical 7 expressions
-(`hsnet_jax.data.canonical_mapping`): a sample whose true class has no canonical counterpart
-(RaFD's contempt) cannot be scored and is left out, counted in `excluded`; a prediction of a
-model class without a counterpart (a RaFD model saying contempt) is wrong, and such classes
-appear as extra columns of the confusion matrix.
+"""`python -m hsnet_jax.evaluate --workdir DIR [--split test] [--dataset NAME] [--which best]`:
+a trained run's report on any split, also of another database, printed as a table and written
+with its figures under DIR/eval/ (what is written and how other databases are scored:
+`hsnet_jax.inference.evaluation`).
 """
 
 from __future__ import annotations

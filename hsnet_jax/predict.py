@@ -1,15 +1,8 @@
 """`python -m hsnet_jax.predict --workdir DIR [--detect_face] [--json] [--annotate OUT] IMAGE...`:
 the expression on each photo (each face of it with `--detect_face`), with the class
-probabilities.
-
-Each image is decoded by `hsnet_jax.data.reading.to_rgb` (EXIF orientation, transparency on
-white, 16-bit greyscale) and goes the way the run's dataset went at preparation and
-evaluation: brought to the dataset's stored size (PIL bilinear, as `prepare` does) or, with
-`--detect_face`, every face MTCNN finds (`hsnet_jax.faces.detect`, JAX, at full resolution unless
-`--max_side`) cropped as RaFD and KDEF are prepared; then the trainer's evaluation forward path
-(`preprocess_eval`'s resize to the model input, `normalize`, the model). An unreadable file
-or, with `--detect_face`, a photo without a face or too small for detection gets its own
-`error:` line; the other images are still predicted and the exit status is 1.
+probabilities, as a table or JSON. How each image is read, cropped and predicted:
+`hsnet_jax.inference.prediction`. An unreadable file or, with `--detect_face`, a photo without
+a face gets its own `error:` line; the other images are still predicted and the exit status is 1.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ def finished(tmp_path_factory, data_dir):
     return workdir, train_and_evaluate(tiny_config(data_dir), workdir)
 
 
+@pytest.mark.slow
 def test_the_loop_returns_its_state_history_and_report(finished):
     workdir, result = finished
     assert [r["epoch"] for r in result.history] == [0, 1]
@@ -61,6 +62,7 @@ def test_the_loop_returns_its_state_history_and_report(finished):
         np.testing.assert_array_equal(a, np.asarray(b))
 
 
+@pytest.mark.slow
 def test_a_resumed_call_continues_exactly(finished, tmp_path, data_dir):
     """One epoch, then the same call asked for two: the same weights and history as the run
     that went through."""
@@ -72,6 +74,7 @@ def test_a_resumed_call_continues_exactly(finished, tmp_path, data_dir):
     assert_same_run(workdir, finished[0])
 
 
+@pytest.mark.slow
 def test_a_model_and_data_handed_in(tmp_path, data_dir):
     """A notebook's own split (the first 16 training images) and model (HSNet without FGAL)."""
     config = tiny_config(data_dir, num_epochs=1)
@@ -84,6 +87,7 @@ def test_a_model_and_data_handed_in(tmp_path, data_dir):
     assert "gates" not in result.report  # evaluated with the model handed in, not the config's
 
 
+@pytest.mark.slow
 def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(finished, tmp_path, data_dir):
     workdir = str(tmp_path / "run")
     shutil.copytree(finished[0], workdir)
@@ -96,6 +100,7 @@ def test_a_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(finish
     assert len(metrics(workdir)) == 2
 
 
+@pytest.mark.slow
 def test_profile_steps_write_a_trace(tmp_path, data_dir):
     train_and_evaluate(tiny_config(data_dir, num_epochs=1), str(tmp_path), evaluate=False, profile_steps=(1, 3))
     traces = [f for _, _, files in os.walk(tmp_path / "profile") for f in files if f.endswith(".xplane.pb")]

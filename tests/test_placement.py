@@ -14,7 +14,7 @@ import data_trees
 from hsnet_jax.runtime.devices import make_mesh
 from hsnet_jax.data import open_split, prepare_dataset
 from hsnet_jax.training.sampler import BatchSampler
-from hsnet_jax.data import placement
+from hsnet_jax.training import placement
 from hsnet_jax.config import base_config, check_config
 from hsnet_jax.errors import HSNetError
 

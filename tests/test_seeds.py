@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from hsnet_jax.training import ablation, train_and_evaluate
+from hsnet_jax.training import ablation
 from hsnet_jax.training import seeds
 from hsnet_jax.config import base_config
 from hsnet_jax.errors import HSNetError
@@ -46,8 +46,10 @@ def test_finished_seeds_are_summarised_not_rerun(tmp_path):
     root = str(tmp_path / "run")
     for seed, acc in ((0, 0.50), (1, 0.60), (2, 0.55)):
         finish(seeds.seed_workdir(root, seed), acc, acc - 0.1)
-    # The real trainer: it would create checkpoints/ if it ran (it cannot: no data there).
-    summary = seeds.run_seeds(base_config("synthetic/small"), root, [0, 1, 2], train_and_evaluate)
+    def must_not_train(config, workdir):  # a finished seed is never handed to the trainer
+        raise AssertionError(f"seed {config.seed} was trained again in {workdir}")
+
+    summary = seeds.run_seeds(base_config("synthetic/small"), root, [0, 1, 2], must_not_train)
     with open(os.path.join(root, "seeds.json")) as f:
         assert json.load(f) == summary
     assert summary["per_seed"]["1"] == {"accuracy": 0.60, "mean_accuracy": 0.50}

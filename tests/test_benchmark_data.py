@@ -2,7 +2,7 @@
 
 import json
 
-from hsnet_jax.data import benchmark
+from benchmarks import data as benchmark
 
 
 def test_benchmark_reports_json(capsys):
