@@ -100,6 +100,7 @@ def _train_and_evaluate(config: ml_collections.ConfigDict, workdir: str) -> dict
     train, val = load_data(config)
     num_classes = len(train.class_names)
     config = _resolved(config)
+    config.data_fingerprints = {"train": train.fingerprint, "validation": val.fingerprint}  # data/fingerprint.py
     arch = dict(num_classes=num_classes, use_dib=config.model.use_dib, use_fgal=config.model.use_fgal,
                 fgal_standardize=config.model.fgal_standardize)
     run = checkpoint.run_identity(config, train.class_names)
