@@ -295,6 +295,16 @@ def holdout_split(examples: Examples, holdouts: Holdouts, seed: int,
     return stratified_split(examples.labels, holdouts, seed)
 
 
+def carve_validation(examples: Examples, seed: int, fraction: float = 0.1) -> dict[str, np.ndarray]:
+    """The database's own train / test (metadata "split"), with `fraction` of train held out for
+    validation, stratified by class (RAF-DB, AffectNet, SFEW: their test labels are not public or
+    their validation set is the test split)."""
+    test = np.flatnonzero(examples.metadata["split"] == "test")
+    train_pool = np.flatnonzero(examples.metadata["split"] == "train")
+    parts = stratified_split(examples.labels[train_pool], (("validation", fraction),), seed)
+    return {"train": train_pool[parts["train"]], "validation": train_pool[parts["validation"]], "test": test}
+
+
 def check_labels(problems: list[str], what: str) -> None:
     """Raises one LabelError listing every problem found in a database's labels."""
     if problems:

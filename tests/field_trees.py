@@ -1,0 +1,63 @@
+"""Small trees of the field's databases (AffectNet, FER2013 / FERPlus, CK+, JAFFE, SFEW, ExpW) in
+their official layouts, file names, headers and label files; images generated, tiny.
+
+Each function returns what its tests need to know (paths, the rows written). Nothing binary is
+committed.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from data_trees import image, save
+
+AFFECTNET_HEADER = ("subDirectory_filePath,face_x,face_y,face_width,face_height,facial_landmarks,expression,"
+                    "valence,arousal")
+FER2013_HEADER = "emotion,pixels,Usage"
+FERPLUS_HEADER = "Usage,Image name,neutral,happiness,surprise,sadness,anger,disgust,fear,contempt,unknown,NF"
+USAGES = ("Training", "PublicTest", "PrivateTest")
+
+
+def landmarks(box: tuple[int, int, int, int]) -> np.ndarray:
+    """68 (x, y) points inside `box` (x, y, w, h); point 0 at the box's centre."""
+    x, y, w, h = box
+    points = np.stack([x + w * np.linspace(0.1, 0.9, 68), y + h * np.linspace(0.9, 0.1, 68)], 1)
+    points[0] = (x + w / 2, y + h / 2)
+    return points
+
+
+def affectnet(root: str, codes_per_list=None, size=(64, 64), box=(12, 10, 32, 36)) -> dict:
+    """Manually_Annotated_file_lists/{training,validation}.csv and Manually_Annotated_Images/<dir>/<hash>.jpg;
+    by default codes 0-10 twice in training, 0-7 once in validation."""
+    codes_per_list = codes_per_list or {"training.csv": list(range(11)) * 2, "validation.csv": list(range(8))}
+    lists = os.path.join(root, "Manually_Annotated_file_lists")
+    os.makedirs(lists, exist_ok=True)
+    rows = {}
+    for n, (name, codes) in enumerate(codes_per_list.items()):
+        lines = [AFFECTNET_HEADER]
+        for i, code in enumerate(codes):
+            rel = f"{100 + i % 3}/{n}{i:03d}a7c3e.jpg"
+            save(os.path.join(root, "Manually_Annotated_Images", *rel.split("/")), image(100 * n + i, size))
+            points = ";".join(f"{v:.2f}" for v in landmarks(box).reshape(-1))
+            lines.append(f'{rel},{box[0]},{box[1]},{box[2]},{box[3]},"{points}",{code},{0.1 * (i % 5):.3f},-0.25')
+            rows.setdefault(name, []).append((rel, code))
+        with open(os.path.join(lists, name), "w") as f:
+            f.write("\n".join(lines) + "\n")
+    return {"lists": lists, "rows": rows}
+
+
+def affectnet_sets(root: str, codes_per_set=None) -> dict:
+    """train_set/images/N.jpg + train_set/annotations/N_{exp,val,aro,lnd}.npy, val_set/ alike (faces 48x48)."""
+    codes_per_set = codes_per_set or {"train_set": list(range(8)) * 3, "val_set": list(range(8))}
+    for name, codes in codes_per_set.items():
+        os.makedirs(os.path.join(root, name, "annotations"), exist_ok=True)
+        for n, code in enumerate(codes):
+            save(os.path.join(root, name, "images", f"{n}.jpg"), image(n, (48, 48)))
+            stem = os.path.join(root, name, "annotations", str(n))
+            np.save(stem + "_exp.npy", np.asarray(str(code)))
+            np.save(stem + "_val.npy", np.asarray("0.5"))
+            np.save(stem + "_aro.npy", np.asarray("-0.5"))
+            np.save(stem + "_lnd.npy", landmarks((0, 0, 48, 48)).reshape(-1).astype(np.float32))
+    return codes_per_set
