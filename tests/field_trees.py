@@ -61,3 +61,28 @@ def affectnet_sets(root: str, codes_per_set=None) -> dict:
             np.save(stem + "_aro.npy", np.asarray("-0.5"))
             np.save(stem + "_lnd.npy", landmarks((0, 0, 48, 48)).reshape(-1).astype(np.float32))
     return codes_per_set
+
+
+def fer2013(root: str, rows=None) -> list[tuple[int, str]]:
+    """fer2013.csv: by default 2 Training, 1 PublicTest, 1 PrivateTest row per emotion 0-6."""
+    rows = rows or [(e, usage) for e in range(7) for usage in ("Training", "Training", "PublicTest", "PrivateTest")]
+    os.makedirs(root, exist_ok=True)
+    rng = np.random.default_rng(0)
+    lines = [FER2013_HEADER]
+    for emotion, usage in rows:
+        lines.append(f"{emotion},{' '.join(map(str, rng.integers(0, 256, 48 * 48)))},{usage}")
+    with open(os.path.join(root, "fer2013.csv"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return rows
+
+
+def ferplus(root: str, votes: list[tuple[int, ...] | None], usages: list[str]) -> str:
+    """fer2013new.csv beside fer2013.csv: one row per face, `None` votes: no Image name (dropped)."""
+    lines = [FERPLUS_HEADER]
+    for i, (counts, usage) in enumerate(zip(votes, usages)):
+        name = "" if counts is None else f"fer{i:07d}.png"
+        lines.append(f"{usage},{name},{','.join(map(str, counts or (0,) * 9 + (10,)))}")
+    path = os.path.join(root, "fer2013new.csv")
+    with open(path, "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return path
