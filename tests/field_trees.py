@@ -86,3 +86,72 @@ def ferplus(root: str, votes: list[tuple[int, ...] | None], usages: list[str]) -
     with open(path, "w") as f:
         f.write("\n".join(lines) + "\n")
     return path
+
+
+CK_SUBJECTS = tuple(f"S{n:03d}" for n in (5, 10, 11, 14, 22, 26, 32, 34, 35, 37))
+
+
+def ckplus(root: str, subjects=CK_SUBJECTS, frames: int = 5) -> dict:
+    """cohn-kanade-images/S005/001/S005_001_0000000N.png (N = 1..frames, 48x48 noise: MTCNN finds no face, quickly) and
+    Emotion/S005/001/S005_001_0000000<frames>_emotion.txt, codes 1-7 in turn; each subject's
+    sequence 002 (3 frames) has no Emotion file."""
+    labels = {}
+    for s, subject in enumerate(subjects):
+        for sequence, n in (("001", frames), ("002", 3)):
+            for frame in range(1, n + 1):
+                name = f"{subject}_{sequence}_{frame:08d}.png"
+                save(os.path.join(root, "cohn-kanade-images", subject, sequence, name), image(s * 10 + frame, (48, 48)))
+        code = s % 7 + 1
+        folder = os.path.join(root, "Emotion", subject, "001")
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, f"{subject}_001_{frames:08d}_emotion.txt"), "w") as f:
+            f.write(f"   {code:.7e}\n")
+        os.makedirs(os.path.join(root, "Emotion", subject, "002"), exist_ok=True)  # empty, as in CK+
+        labels[subject] = code
+    return labels
+
+
+JAFFE_SUBJECTS = ("KA", "KL", "KM", "KR", "MK", "NA", "NM", "TM", "UY", "YM")
+JAFFE_CODES = ("AN", "DI", "FE", "HA", "NE", "SA", "SU")
+
+
+def jaffe(root: str, subjects=JAFFE_SUBJECTS, codes=JAFFE_CODES) -> list[str]:
+    """KA.AN1.39.tiff ... flat in `root` (48x48 grey noise, TIFF as distributed)."""
+    paths = []
+    for s, subject in enumerate(subjects):
+        for c, code in enumerate(codes):
+            path = os.path.join(root, f"{subject}.{code}1.{s * 10 + c + 1}.tiff")
+            paths.append(save(path, image(s * 10 + c, (48, 48))[..., 0]))
+    return paths
+
+
+SFEW_EMOTIONS = ("Angry", "Disgust", "Fear", "Happy", "Neutral", "Sad", "Surprise")
+
+
+def sfew(root: str, train: int = 10, val: int = 1) -> list[str]:
+    """Train/Train_Aligned_Faces/<Emotion>/*.png and Val/Val_Aligned_Faces/<Emotion>/*.png (36x30)."""
+    paths = []
+    for folder, faces, n in (("Train", "Train_Aligned_Faces", train), ("Val", "Val_Aligned_Faces", val)):
+        for e, emotion in enumerate(SFEW_EMOTIONS):
+            for i in range(n):
+                name = f"Film_{e:03d}{i:05d}_00000005.png"
+                paths.append(save(os.path.join(root, folder, faces, emotion, name), image(e * 100 + i, (36, 30))))
+    return paths
+
+
+def expw(root: str, photos: int = 20) -> list[tuple[str, int, int]]:
+    """image/origin/<expression>_<word>_<n>.jpg (80x64) and label/label.lst; every third photo has
+    two faces. Returns (image_name, face_id, label) per line."""
+    lines, faces = [], []
+    for p in range(photos):
+        name = f"{('angry', 'happy', 'sad')[p % 3]}_actor_{100 + p}.jpg"
+        save(os.path.join(root, "image", "origin", name), image(p, (64, 80)))
+        for face_id in range(2 if p % 3 == 0 else 1):
+            label = (p + face_id) % 7
+            top, left = 4 + 20 * face_id, 6 + 30 * face_id
+            lines.append(f"{name} {face_id} {top} {left} {left + 30} {top + 34} {50.5 - p:.4f} {label}")
+            faces.append((name, face_id, label))
+    os.makedirs(os.path.join(root, "label"), exist_ok=True)
+    with open(os.path.join(root, "label", "label.lst"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return faces

@@ -156,6 +156,7 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
     """A database the user downloads by hand and unpacks into `manual_dir`."""
 
     TITLE: str  # the database's name in messages
+    DETECT_FACES = False  # True: stored as MTCNN face crops (RaFD, KDEF, CK+, JAFFE; see faces.py)
 
     @abc.abstractmethod
     def _records(self, root: str) -> Records:
@@ -165,10 +166,13 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:
         """Split name -> indices into the decoded examples."""
 
-    def _transform(self, records: Records, indices: np.ndarray) -> Transform | None:
-        """A transform of the decoded images of records `indices` (the MTCNN face crop of RaFD and
-        KDEF, the CSV box crop of AffectNet; flags = no face); None: resized to IMAGE_SIZE."""
-        return None
+    def _transform(self) -> Transform | None:
+        """The MTCNN face crop (flags = no face) when DETECT_FACES; None: resized to IMAGE_SIZE."""
+        if not self.DETECT_FACES:
+            return None
+        from hsnet_jax.data.faces import face_or_centre  # MTCNN: only the databases that need it import JAX
+
+        return face_or_centre(self.IMAGE_SIZE)
 
     def _source(self, records: Records, i: int) -> bytes:
         """The bytes record `i` was made from, for the fingerprint: its file as downloaded."""
@@ -180,7 +184,7 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         """Records `indices` -> (images [K, S, S, 3], positions in `indices` of the K decoded,
         paths the transform flagged); undecodable paths go into `reasons` with why."""
         images, kept, _, flagged = read_images(
-            [records.paths[i] for i in indices], self.IMAGE_SIZE, transform=self._transform(records, indices),
+            [records.paths[i] for i in indices], self.IMAGE_SIZE, transform=self._transform(),
             skip_corrupt=True, bar=bar, reasons=reasons)
         return images, kept, flagged
 

@@ -1,4 +1,4 @@
-"""RaFD and KDEF: posed photographs named by a fixed pattern, MTCNN face crops, seeded splits
+"""RaFD, KDEF and JAFFE: posed photographs named by a fixed pattern, MTCNN face crops, seeded splits
 (stratified, or subject-disjoint), all or only the frontal camera angle."""
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import tensorflow_datasets as tfds
 
 from hsnet_jax.data.builder import Examples, ManualBuilder, Records, holdout_split
 from hsnet_jax.data.errors import LayoutError
-from hsnet_jax.data.reading import Transform
 from hsnet_jax.data.scan import scan
 from hsnet_jax.data.splits import Holdouts
 
@@ -40,7 +39,7 @@ def pose_configs(frontal: str) -> list[PoseConfig]:
 
 
 class PoseBuilder(ManualBuilder, skip_registration=True):
-    """RaFD and KDEF: posed photographs named by a fixed pattern, cropped to the face by MTCNN
+    """RaFD, KDEF and JAFFE: posed photographs named by a fixed pattern, cropped to the face by MTCNN
     and split by `HOLDOUTS` (stratified, or subject-disjoint with the config of that name)."""
 
     VERSION = tfds.core.Version("1.1.0")
@@ -50,6 +49,7 @@ class PoseBuilder(ManualBuilder, skip_registration=True):
                  "from 1.0.0; flat trees (RaFD's official layout) and KDEF's official folders do not.",
         "1.0.0": "Records ordered by full path.",
     }
+    DETECT_FACES = True
     FILE_PATTERN: re.Pattern
     EXAMPLE_FILE: str  # an official file name, shown when a name does not match
     HOLDOUTS: Holdouts
@@ -84,11 +84,6 @@ class PoseBuilder(ManualBuilder, skip_registration=True):
                 f"{', '.join(self.builder_config.angles)} (config {self.builder_config.name!r}); angles found: "
                 f"{', '.join(f'{a} ({n})' for a, n in sorted(other_angles.items()))}")
         return records
-
-    def _transform(self, records: Records, indices: np.ndarray) -> Transform:
-        from hsnet_jax.data.faces import face_or_centre  # MTCNN: only RaFD and KDEF need it
-
-        return face_or_centre(self.IMAGE_SIZE)
 
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:
         return holdout_split(examples, self.HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)
