@@ -150,3 +150,33 @@ def test_npy_layout_errors(tmp_path):
     assert message.startswith("3 label problem(s) in AffectNet")
     assert "1_exp.npy: no image 1.jpg" in message and "2.jpg: no 2_exp.npy" in message
     assert "0_exp.npy: expression '12' out of range" in message
+
+
+@pytest.mark.slow
+def test_training_streams_from_a_prepared_affectnet_tree(tmp_path, env):
+    """Prepared from the official layout, trained with the `stream` placement end to end; the
+    run's config.json and its evaluation report carry the splits' fingerprints."""
+    import json
+    import sys
+
+    from train_runs import run
+
+    manual, data_dir = str(tmp_path / "AffectNet"), str(tmp_path / "data")
+    field_trees.affectnet(manual, {"training.csv": list(range(7)) * 10, "validation.csv": list(range(7))})
+    summary = prepare_dataset("affectnet/7", data_dir=data_dir, manual_dir=manual)
+    assert [sum(summary["class_counts"][s]) for s in ("train", "validation", "test")] == [63, 7, 7]
+    workdir = tmp_path / "run"
+    result = run([sys.executable, "-m", "hsnet_jax.train", "--config", "configs/affectnet7.py", "--workdir",
+                  str(workdir), f"--config.data_dir={data_dir}", "--config.image_size=75",
+                  "--config.max_train_examples=16", "--config.batch_size=8", "--config.num_epochs=1",
+                  "--config.steps_per_dispatch=1", "--config.eval_batch_size=16",
+                  "--config.data_placement=stream"], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "data placement: stream (config.data_placement)" in result.stderr
+    config = json.loads((workdir / "config.json").read_text())
+    # max_train_examples: the run trains on a part of the split, which the split's fingerprint does not name
+    assert config["data_fingerprints"] == {"train": "", "validation": summary["fingerprints"]["validation"]}
+    result = run([sys.executable, "-m", "hsnet_jax.evaluate", "--workdir", str(workdir)], env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((workdir / "eval" / "test_metrics.json").read_text())
+    assert report["fingerprint"] == summary["fingerprints"]["test"] and report["num_examples"] == 7
