@@ -22,5 +22,6 @@ def test_affectnet_benchmark_projects_the_whole_database(capsys):
     out = capsys.readouterr().out
     result = json.loads(out[out.index("\n{") + 1:])
     assert result["prepared_images"] == 12 and result["mean_jpeg_kb"] > 10
-    assert result["projected_prepare_min_for_287651"] == round(result["prepare_s"] * 287651 / 12 / 60, 1)
+    projected = result["prepare_s"] * 287651 / 12 / 60  # prepare_s is rounded to 0.01 s
+    assert abs(result["projected_prepare_min_for_287651"] - projected) <= 0.05 + 0.005 * 287651 / 12 / 60
     assert result["projected_prepare_cpu_min_for_287651"] > 0 and result["fingerprint_only_s"] > 0
