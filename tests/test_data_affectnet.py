@@ -179,3 +179,17 @@ def test_training_streams_from_a_prepared_affectnet_tree(tmp_path, env):
     assert config["data_fingerprints"] == {"train": "", "validation": summary["fingerprints"]["validation"]}
     report = json.loads((workdir / "eval" / "test_metrics.json").read_text())
     assert report["fingerprint"] == summary["fingerprints"]["test"] and report["num_examples"] == 7
+
+
+def test_prepare_command_prints_fingerprints_and_fingerprint_only_prepares_nothing(tmp_path, capsys):
+    from hsnet_jax.data.prepare import main
+
+    manual, data_dir = str(tmp_path / "AffectNet"), str(tmp_path / "data")
+    field_trees.affectnet_sets(manual, {"train_set": list(range(8)) * 2, "val_set": list(range(8))})
+    assert main(["--dataset", "affectnet", "--manual_dir", manual, "--data_dir", data_dir, "--fingerprint_only"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(": ")[0] for line in lines] == ["fingerprint train", "fingerprint test"]
+    assert not os.path.exists(os.path.join(data_dir, "affectnet"))  # nothing prepared
+    assert main(["--dataset", "affectnet", "--manual_dir", manual, "--data_dir", data_dir]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[-2:] == lines and "excluded (contempt (config 7)): 3" in table
