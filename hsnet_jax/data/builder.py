@@ -191,9 +191,9 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
     def _parts(self, records: Records) -> dict[str, np.ndarray]:
         """Split name -> indices of `records`, from labels and metadata alone: splits are made
         before decoding, so preparation can stream and a fingerprint needs no decoding."""
-        metadata = {k: np.asarray(v, dtype=object) for k, v in records.metadata.items()}
+        metadata = {k: _column(v) for k, v in records.metadata.items()}
         if records.splits is not None:
-            metadata["split"] = np.asarray(records.splits, dtype=object)
+            metadata["split"] = _column(records.splits)
         parts = self._split(Examples(None, np.asarray(records.labels, np.int64), metadata))
         return {name: idx for name, idx in parts.items() if len(idx)}
 
@@ -297,6 +297,14 @@ def holdout_split(examples: Examples, holdouts: Holdouts, seed: int,
     if subject_disjoint:
         return subject_split(examples.metadata["subject"], holdouts, seed)
     return stratified_split(examples.labels, holdouts, seed)
+
+
+def _column(values: Sequence[Any]) -> np.ndarray:
+    """One object per record (np.asarray would unpack a box tuple or a pixel array into a new axis)."""
+    column = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        column[i] = value
+    return column
 
 
 def carve_validation(examples: Examples, seed: int, fraction: float = 0.1) -> dict[str, np.ndarray]:
