@@ -164,7 +164,8 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
 
     @abc.abstractmethod
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:
-        """Split name -> indices into the decoded examples."""
+        """Split name -> indices of the records (`examples.images` is None: splits are made
+        from labels and metadata, before decoding)."""
 
     def _transform(self) -> Transform | None:
         """The MTCNN face crop (flags = no face) when DETECT_FACES; None: resized to IMAGE_SIZE."""
