@@ -11,6 +11,12 @@ is the worst case for JPEG decoding) into a temporary directory, then times
   index; `host`: rows gathered in memory and put there; `stream`: rows read by Grain from
   the array_record files and put there), after one untimed pass.
 The train step's own speed in each placement: `python -m benchmarks.placements`.
+
+With `--affectnet_images N` it measures AffectNet's preparation instead: N photo-like 400x400
+JPEGs with a face box each in AffectNet's CSV layout, prepared as `affectnet/8` (decode at
+reduced scale, crop the box, write) and fingerprinted from the download; both are projected to
+AffectNet's 287,651 training faces on this machine, with the peak memory of the process (the
+preparation streams: it does not grow with N).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import tempfile
 import time
 
@@ -48,6 +55,68 @@ def write_raf_db_tree(root: str, num_images: int, seed: int = 0) -> None:
         Image.fromarray(pixels).save(os.path.join(root, IMAGE_DIR, f"{name}_aligned.jpg"), quality=90)
     with open(os.path.join(root, LABEL_FILE), "w") as f:
         f.write("\n".join(lines) + "\n")
+
+
+AFFECTNET_TRAINING_FACES = 287_651
+
+
+def write_affectnet_tree(root: str, num_images: int, side: int = 400, seed: int = 0) -> None:
+    """AffectNet's CSV layout: `num_images` JPEGs (smooth colour fields plus grain, about a photo's
+    size on disk), 90% in training.csv, with a face box of about half the photo and codes 0-7."""
+    from hsnet_jax.data.affectnet import HEADER, IMAGE_DIR, LIST_DIR
+
+    rng = np.random.default_rng(seed)
+    os.makedirs(os.path.join(root, LIST_DIR))
+    lines = {"training.csv": [",".join(HEADER)], "validation.csv": [",".join(HEADER)]}
+    for i in range(num_images):
+        rel = f"{i % 100}/{i:08x}affectnet.jpg"
+        base = Image.fromarray(rng.integers(0, 256, (24, 24, 3), dtype=np.uint8)).resize((side, side), Image.BICUBIC)
+        pixels = np.clip(np.asarray(base, np.int16) + rng.normal(0, 6, (side, side, 3)), 0, 255).astype(np.uint8)
+        os.makedirs(os.path.join(root, IMAGE_DIR, str(i % 100)), exist_ok=True)
+        Image.fromarray(pixels).save(os.path.join(root, IMAGE_DIR, rel), quality=90)
+        w = int(rng.integers(side // 3, side * 2 // 3))
+        x, y = int(rng.integers(0, side - w)), int(rng.integers(0, side - w))
+        points = ";".join(f"{v:.2f}" for v in rng.uniform(x, x + w, 136))
+        name = "training.csv" if i % 10 else "validation.csv"
+        lines[name].append(f'{rel},{x},{y},{w},{w},"{points}",{i % 8},0.1,-0.2')
+    for name, rows in lines.items():
+        with open(os.path.join(root, LIST_DIR, name), "w") as f:
+            f.write("\n".join(rows) + "\n")
+
+
+def time_affectnet(num_images: int) -> dict:
+    """Seconds to prepare and to fingerprint `num_images` AffectNet-sized photos, projected (wall
+    time, which a loaded machine inflates, and the process's CPU time, which it does not)."""
+    from hsnet_jax.data.preparation import fingerprint_download
+
+    with tempfile.TemporaryDirectory() as tmp:
+        manual, data_dir = os.path.join(tmp, "AffectNet"), os.path.join(tmp, "data")
+        write_affectnet_tree(manual, num_images)
+        jpeg_bytes = sum(e.stat().st_size for d in os.scandir(os.path.join(manual, "Manually_Annotated_Images"))
+                         for e in os.scandir(d))
+        start, cpu = time.perf_counter(), time.process_time()
+        summary = prepare_dataset("affectnet/8", data_dir=data_dir, manual_dir=manual)
+        prepare_s, prepare_cpu_s = time.perf_counter() - start, time.process_time() - cpu
+        start = time.perf_counter()
+        fingerprint_download("affectnet/8", data_dir, manual)
+        fingerprint_s = time.perf_counter() - start
+    scale = AFFECTNET_TRAINING_FACES / num_images / 60
+    return {
+        "affectnet_images": num_images,
+        "mean_jpeg_kb": round(jpeg_bytes / num_images / 1024, 1),
+        "prepared_images": sum(map(sum, summary["class_counts"].values())),
+        "prepare_s": round(prepare_s, 2),
+        "prepare_ms_per_image": round(1000 * prepare_s / num_images, 2),
+        "projected_prepare_min_for_287651": round(prepare_s * scale, 1),
+        # CPU seconds of all threads: what one core would take; 2 idle cores take less (decoding is threaded)
+        "prepare_cpu_s": round(prepare_cpu_s, 2),
+        "projected_prepare_cpu_min_for_287651": round(prepare_cpu_s * scale, 1),
+        "fingerprint_only_s": round(fingerprint_s, 2),
+        "projected_fingerprint_only_min_for_287651": round(fingerprint_s * scale, 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "cpu_count": os.cpu_count(),
+        "load_average_1_5_15": [round(v, 2) for v in os.getloadavg()],
+    }
 
 
 def time_augment(images: np.ndarray, batch_size: int, image_size: int, steps: int) -> float:
@@ -86,7 +155,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch_size", type=int, default=256)
     parser.add_argument("--image_size", type=int, default=224)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--affectnet_images", type=int, default=0,
+                        help="> 0: measure AffectNet's preparation on this many 400x400 JPEGs instead")
     args = parser.parse_args(argv)
+    if args.affectnet_images:
+        print(json.dumps(time_affectnet(args.affectnet_images), indent=2))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         manual, data_dir = os.path.join(tmp, "RAF-DB"), os.path.join(tmp, "data")
         start = time.perf_counter()

@@ -8,14 +8,17 @@ and writing avoids TFDS's per-pixel int64 lists. Each dataset fixes its stored s
 are flat).
 
 A file-based subclass says where its files are and what they mean (`_records`) and how to
-split (`_split`); the base decodes, reports bad files, records the counts of skipped images
-in the dataset's metadata, and writes the splits.
+split (`_split`); the base splits, then decodes and writes each split STREAM_CHUNK images at
+a time (AffectNet's 287,651 faces never sit in memory at once), reports bad files, records
+the counts of skipped and excluded images and each split's fingerprint (fingerprint.py) in
+the dataset's metadata.
 
-Splits depend on file names only: records are ordered by file name (not by path) before
-splitting, so the same files give the same splits in any folder layout, and a file name found
-in two places is an error. A preparation that fails, or would leave nothing to train on,
-writes nothing: it stops before TFDS renames its `incomplete.*` folder into the dataset
-folder, and TFDS removes that folder on the way out.
+Splits depend on file names and labels only, never on pixels: they are made before
+decoding, from records ordered by file name (not by path), so the same files give the same
+splits in any folder layout, and a file name found in two places is an error. A
+preparation that fails, or would leave nothing to train on, writes nothing: it stops before
+TFDS renames its `incomplete.*` folder into the dataset folder (the checks that need every
+image decoded run at the end of the last split, train), and TFDS removes that folder.
 """
 
 from __future__ import annotations
@@ -24,18 +27,19 @@ import abc
 import collections
 import dataclasses
 import os
-import re
 from typing import Any, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
+from tqdm import tqdm
 
-from hsnet_jax.data.errors import LabelError, LayoutError
+from hsnet_jax.data.errors import CorruptImageError, LabelError, LayoutError
+from hsnet_jax.data.fingerprint import Fingerprint
 from hsnet_jax.data.reading import Transform, read_images
-from hsnet_jax.data.scan import scan
 from hsnet_jax.data.splits import Holdouts, stratified_split, subject_split
 
 SPLITS = ("train", "validation", "test")
+STREAM_CHUNK = 256  # images decoded at a time: preparation never holds a whole split
 
 
 @dataclasses.dataclass
@@ -49,6 +53,8 @@ class Records:
     # (path, why) of files named outside the database's scheme: skipped with --skip_unparseable
     unparseable: list[tuple[str, str]] = dataclasses.field(default_factory=list)
     ignored: list[str] = dataclasses.field(default_factory=list)  # hidden and macOS entries (see scan.py)
+    # why -> how many entries the database's protocol leaves out (AffectNet's "none", CK+'s unlabelled sequences)
+    excluded: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
     def add(self, path: str, label: int, metadata: Sequence[Any], split: str | None = None) -> None:
         """Appends one image; `metadata` in the order of the `metadata` dict's keys."""
@@ -70,9 +76,10 @@ class Records:
 
 @dataclasses.dataclass
 class Examples:
-    """Decoded images with their labels and metadata, all aligned on the first axis."""
+    """Decoded images with their labels and metadata, all aligned on the first axis (images None
+    when splitting, which happens before decoding)."""
 
-    images: np.ndarray
+    images: np.ndarray | None
     labels: np.ndarray
     metadata: dict[str, np.ndarray]
 
@@ -131,10 +138,25 @@ class ExpressionBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True)
             yield example["file_name"], example
 
 
+@dataclasses.dataclass
+class _Run:
+    """One preparation's state across its split generators."""
+
+    root: str
+    records: Records
+    splits: int  # how many split generators there are
+    bar: tqdm
+    reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # undecodable path -> why
+    no_face: list[str] = dataclasses.field(default_factory=list)
+    labels: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per finished split
+    fingerprints: dict[str, str] = dataclasses.field(default_factory=dict)
+
+
 class ManualBuilder(ExpressionBuilder, skip_registration=True):
     """A database the user downloads by hand and unpacks into `manual_dir`."""
 
     TITLE: str  # the database's name in messages
+    DETECT_FACES = False  # True: stored as MTCNN face crops (RaFD, KDEF, CK+, JAFFE; see faces.py)
 
     @abc.abstractmethod
     def _records(self, root: str) -> Records:
@@ -142,35 +164,110 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
 
     @abc.abstractmethod
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:
-        """Split name -> indices into the decoded examples."""
+        """Split name -> indices of the records (`examples.images` is None: splits are made
+        from labels and metadata, before decoding)."""
 
     def _transform(self) -> Transform | None:
-        """A per-image transform after decoding (the face crop of RaFD and KDEF; flags = no face)."""
-        return None
+        """The MTCNN face crop (flags = no face) when DETECT_FACES; None: resized to IMAGE_SIZE."""
+        if not self.DETECT_FACES:
+            return None
+        from hsnet_jax.faces.crops import face_or_centre  # MTCNN: only the databases that need it import JAX
+
+        return face_or_centre(self.IMAGE_SIZE)
+
+    def _source(self, records: Records, i: int) -> bytes:
+        """The bytes record `i` was made from, for the fingerprint: its file as downloaded."""
+        with open(records.paths[i], "rb") as f:
+            return f.read()
+
+    def _decode(self, records: Records, indices: np.ndarray, bar: tqdm, reasons: dict[str, str]
+                ) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Records `indices` -> (images [K, S, S, 3], positions in `indices` of the K decoded,
+        paths the transform flagged); undecodable paths go into `reasons` with why."""
+        images, kept, _, flagged = read_images(
+            [records.paths[i] for i in indices], self.IMAGE_SIZE, transform=self._transform(),
+            skip_corrupt=True, bar=bar, reasons=reasons)
+        return images, kept, flagged
+
+    def _parts(self, records: Records) -> dict[str, np.ndarray]:
+        """Split name -> indices of `records`, from labels and metadata alone: splits are made
+        before decoding, so preparation can stream and a fingerprint needs no decoding."""
+        metadata = {k: _column(v) for k, v in records.metadata.items()}
+        if records.splits is not None:
+            metadata["split"] = _column(records.splits)
+        parts = self._split(Examples(None, np.asarray(records.labels, np.int64), metadata))
+        return {name: idx for name, idx in parts.items() if len(idx)}
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         root = os.fspath(dl_manager.manual_dir)
         records = self._checked_records(root)
-        images, kept, skipped, no_face = read_images(
-            records.paths, self.IMAGE_SIZE, transform=self._transform(), skip_corrupt=self.skip_corrupt,
-            desc=f"{self.name}: decoding")
-        if not len(kept):
-            raise LayoutError(f"all {len(skipped)} {self.TITLE} images under {root} were skipped as undecodable "
-                              "(--skip_corrupt): nothing left to prepare")
-        self._note("skipped_corrupt", [os.path.relpath(p, root) for p in skipped])
-        self._note("no_face", [os.path.relpath(p, root) for p in no_face])
-        metadata = {k: np.asarray(v, dtype=object)[kept] for k, v in records.metadata.items()}
-        if records.splits is not None:
-            metadata["split"] = np.asarray(records.splits, dtype=object)[kept]
-        examples = Examples(images, np.asarray(records.labels, np.int64)[kept], metadata)
-        parts = {name: idx for name, idx in self._split(examples).items() if len(idx)}
+        parts = self._parts(records)
         if "train" not in parts:
             kept_counts = ", ".join(f"{name} {len(idx)}" for name, idx in parts.items())
             raise LayoutError(
                 f"no {self.TITLE} images left for the train split under {root} (kept: {kept_counts}; "
-                f"skipped as undecodable: {len(skipped)}). {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
-        self._count({name: examples.labels[idx] for name, idx in parts.items()})
-        return {name: self._generate_examples(examples, parts[name]) for name in SPLITS if name in parts}
+                f"before decoding). {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
+        self.info.metadata["excluded"] = dict(sorted(records.excluded.items()))
+        run = _Run(root, records, len(parts), bar=tqdm(total=sum(map(len, parts.values())),
+                                                        desc=f"{self.name}: decoding", unit="img"))
+        return {name: self._stream(run, name, parts[name]) for name in SPLITS if name in parts}
+
+    def _stream(self, run: "_Run", split: str, indices: np.ndarray) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Decodes and yields split `split` a chunk at a time, fingerprinting it as it goes."""
+        records, names = run.records, ("file_name",) + self.METADATA
+        class_names = self.info.features["label"].names
+        fingerprint, labels = Fingerprint(), []
+        for start in range(0, len(indices), STREAM_CHUNK):
+            chunk = indices[start:start + STREAM_CHUNK]
+            images, kept, flagged = self._decode(records, chunk, run.bar, run.reasons)
+            run.no_face += flagged
+            for image, i in zip(images, chunk[kept]):
+                label = int(records.labels[i])
+                example = {"image": image, "label": label}
+                example.update({k: str(records.metadata[k][i]) for k in names})
+                fingerprint.add(example["file_name"], class_names[label], self._source(records, i))
+                labels.append(label)
+                yield example["file_name"], example
+        if not labels:  # TFDS cannot write an empty split
+            self._stop_on_corrupt(run)
+            raise LayoutError(f"all {len(indices)} {self.TITLE} images of the {split} split under {run.root} were "
+                              "skipped as undecodable (--skip_corrupt): nothing left to prepare it from")
+        run.labels[split], run.fingerprints[split] = np.asarray(labels, np.int64), fingerprint.hexdigest()
+        if len(run.labels) == run.splits:
+            self._finish(run)
+
+    def _stop_on_corrupt(self, run: "_Run") -> None:
+        """Raises one CorruptImageError listing every undecodable file so far, unless skip_corrupt."""
+        if run.reasons and not self.skip_corrupt:
+            raise CorruptImageError(
+                f"{len(run.reasons)} image(s) cannot be decoded (rerun with --skip_corrupt to skip and count them): "
+                + "; ".join(f"{path} ({run.reasons[path]})" for path in sorted(run.reasons)))
+
+    def _finish(self, run: "_Run") -> None:
+        """After the last split: stops on undecodable files (all listed), else records the
+        counts, the skipped files and the fingerprints in the metadata."""
+        run.bar.close()
+        self._stop_on_corrupt(run)
+        self._note("skipped_corrupt", [os.path.relpath(p, run.root) for p in run.reasons])
+        self._note("no_face", [os.path.relpath(p, run.root) for p in run.no_face])
+        self._count({name: run.labels[name] for name in SPLITS if name in run.labels})
+        self.info.metadata["fingerprints"] = {name: run.fingerprints[name] for name in SPLITS if name in run.labels}
+
+    def fingerprints(self, root: str) -> dict[str, str]:
+        """Split -> fingerprint of the download at `root`, from the source bytes alone (no
+        decoding: undecodable files count, see fingerprint.py)."""
+        records = self._checked_records(root)
+        parts = self._parts(records)
+        class_names = self.info.features["label"].names
+        out = {}
+        for name in SPLITS:
+            if name in parts:
+                fingerprint = Fingerprint()
+                for i in tqdm(parts[name], desc=f"{self.name}: {name}", unit="img"):
+                    fingerprint.add(records.metadata["file_name"][i], class_names[records.labels[i]],
+                                    self._source(records, i))
+                out[name] = fingerprint.hexdigest()
+        return out
 
     def _checked_records(self, root: str) -> Records:
         """`_records` with unparseable names skipped (or an error), ignored entries noted, file
@@ -195,87 +292,30 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         return records.sorted_by_file_name()
 
 
-@dataclasses.dataclass
-class PoseConfig(tfds.core.BuilderConfig):
-    """RaFD / KDEF: which camera angles to keep and whether splits are subject-disjoint."""
-
-    angles: tuple[str, ...] = ()  # empty: all angles (the default, as in the paper)
-    subject_disjoint: bool = False
-
-
-def pose_configs(frontal: str) -> list[PoseConfig]:
-    """default, subject_disjoint, frontal, frontal_subject_disjoint."""
-    return [
-        PoseConfig(name="default", description="all angles, stratified splits"),
-        PoseConfig(name="subject_disjoint", description="all angles, no subject in two splits",
-                   subject_disjoint=True),
-        PoseConfig(name="frontal", description=f"angle {frontal} only, stratified splits", angles=(frontal,)),
-        PoseConfig(name="frontal_subject_disjoint", description=f"angle {frontal} only, subject-disjoint",
-                   angles=(frontal,), subject_disjoint=True),
-    ]
-
-
-class PoseBuilder(ManualBuilder, skip_registration=True):
-    """RaFD and KDEF: posed photographs named by a fixed pattern, cropped to the face by MTCNN
-    and split by `HOLDOUTS` (stratified, or subject-disjoint with the config of that name)."""
-
-    VERSION = tfds.core.Version("1.1.0")
-    RELEASE_NOTES = {
-        "1.1.0": "Splits from file names only (records ordered by file name, not by path): the same "
-                 "files give the same splits in any folder layout. Trees in subfolders split differently "
-                 "from 1.0.0; flat trees (RaFD's official layout) and KDEF's official folders do not.",
-        "1.0.0": "Records ordered by full path.",
-    }
-    FILE_PATTERN: re.Pattern
-    EXAMPLE_FILE: str  # an official file name, shown when a name does not match
-    HOLDOUTS: Holdouts
-
-    @abc.abstractmethod
-    def _parse(self, match: re.Match) -> tuple[str, str, tuple[str, ...]]:
-        """(class name, angle, METADATA values) of a matching file name; ValueError says why
-        its label is unusable."""
-
-    def _records(self, root: str) -> Records:
-        found = scan(root)
-        records = Records([], [], {k: [] for k in ("file_name",) + self.METADATA}, ignored=found.ignored)
-        other_angles = collections.Counter()
-        for path in found.files:
-            name = os.path.basename(path)
-            match = self.FILE_PATTERN.fullmatch(name)
-            if not match:
-                records.unparseable.append((path, f"not a {self.TITLE} file name ({self.EXAMPLE_FILE})"))
-                continue
-            try:
-                label, angle, metadata = self._parse(match)
-            except ValueError as e:
-                records.unparseable.append((path, str(e)))
-                continue
-            if self.builder_config.angles and angle not in self.builder_config.angles:
-                other_angles[angle] += 1
-                continue
-            records.add(path, self.CLASS_NAMES.index(label), (name, *metadata))
-        if not records.paths and other_angles:
-            raise LayoutError(
-                f"{sum(other_angles.values())} {self.TITLE} images found under {root}, but none at angle "
-                f"{', '.join(self.builder_config.angles)} (config {self.builder_config.name!r}); angles found: "
-                f"{', '.join(f'{a} ({n})' for a, n in sorted(other_angles.items()))}")
-        return records
-
-    def _transform(self) -> Transform:
-        from hsnet_jax.faces.crops import face_or_centre  # MTCNN: only RaFD and KDEF need it
-
-        return face_or_centre(self.IMAGE_SIZE)
-
-    def _split(self, examples: Examples) -> dict[str, np.ndarray]:
-        return holdout_split(examples, self.HOLDOUTS, self.SEED, self.builder_config.subject_disjoint)
-
-
 def holdout_split(examples: Examples, holdouts: Holdouts, seed: int,
                   subject_disjoint: bool = False) -> dict[str, np.ndarray]:
     """Seeded splits stratified by class, or by subject when `subject_disjoint`."""
     if subject_disjoint:
         return subject_split(examples.metadata["subject"], holdouts, seed)
     return stratified_split(examples.labels, holdouts, seed)
+
+
+def _column(values: Sequence[Any]) -> np.ndarray:
+    """One object per record (np.asarray would unpack a box tuple or a pixel array into a new axis)."""
+    column = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        column[i] = value
+    return column
+
+
+def carve_validation(examples: Examples, seed: int, fraction: float = 0.1) -> dict[str, np.ndarray]:
+    """The database's own train / test (metadata "split"), with `fraction` of train held out for
+    validation, stratified by class (RAF-DB, AffectNet, SFEW: their test labels are not public or
+    their validation set is the test split)."""
+    test = np.flatnonzero(examples.metadata["split"] == "test")
+    train_pool = np.flatnonzero(examples.metadata["split"] == "train")
+    parts = stratified_split(examples.labels[train_pool], (("validation", fraction),), seed)
+    return {"train": train_pool[parts["train"]], "validation": train_pool[parts["validation"]], "test": test}
 
 
 def check_labels(problems: list[str], what: str) -> None:

@@ -1,8 +1,10 @@
 """Expression class names and the canonical 7-expression space shared by all datasets.
 
-Each database names and orders its classes its own way (KDEF says "afraid", FERG-DB "joy");
-mapping every one onto RAF-DB's names lets a model trained on one database be evaluated on
-another. RaFD's contempt has no counterpart and maps to -1.
+Each database names and orders its classes its own way (KDEF says "afraid", FERG-DB "joy",
+FER2013 "angry", FERPlus "happiness", CK+ "sadness"); mapping every one onto RAF-DB's names
+lets a model trained on one database be evaluated on another. Contempt (RaFD, AffectNet-8,
+FERPlus, CK+) has no counterpart and maps to -1; every other class of every database maps
+(tests/test_data_expressions.py checks them all).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from hsnet_jax.data.builder import PoseBuilder, pose_configs
+from hsnet_jax.data.pose import PoseBuilder, pose_configs
 
 EXPRESSIONS = {"AF": "afraid", "AN": "angry", "DI": "disgusted", "HA": "happy", "NE": "neutral", "SA": "sad",
                "SU": "surprised"}

@@ -20,6 +20,7 @@ class Split:
     labels: np.ndarray  # int32 [N]
     class_names: tuple[str, ...]
     metadata: dict[str, np.ndarray]  # e.g. file_name, subject, angle: one entry per image
+    fingerprint: str = ""  # the prepared split's (data/fingerprint.py); "" for generated data or a part
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -27,7 +28,8 @@ class Split:
     def first(self, n: int) -> "Split":
         """Only the first `n` examples (config.max_eval_examples, for smoke runs)."""
         return dataclasses.replace(self, images=self.images[:n], labels=self.labels[:n],
-                                   metadata={k: v[:n] for k, v in self.metadata.items()})
+                                   metadata={k: v[:n] for k, v in self.metadata.items()},
+                                   fingerprint=self.fingerprint if n >= len(self) else "")
 
 
 def prepare_command(name: str, data_dir: str | None) -> str:
@@ -50,6 +52,7 @@ class SplitSource:
     image_shape: tuple[int, ...]
     text_keys: tuple[str, ...]
     num_examples: int
+    fingerprint: str = ""  # the prepared split's (data/fingerprint.py); "" for generated data or a part
 
     def __len__(self) -> int:
         return self.num_examples
@@ -61,7 +64,8 @@ class SplitSource:
 
     def first(self, n: int) -> "SplitSource":
         """Only the first `n` rows (config.max_*_examples)."""
-        return dataclasses.replace(self, num_examples=min(n, self.num_examples))
+        return dataclasses.replace(self, num_examples=min(n, self.num_examples),
+                                   fingerprint=self.fingerprint if n >= self.num_examples else "")
 
     def load(self, chunk: int = 2048) -> Split:
         """The whole split in host memory."""
@@ -78,7 +82,7 @@ class SplitSource:
                     value = row[k]
                     metadata[k][j] = value.decode() if isinstance(value, bytes) else str(value)
         metadata = {k: v.astype(str) for k, v in metadata.items()}
-        return Split(images, labels, self.class_names, metadata)
+        return Split(images, labels, self.class_names, metadata, self.fingerprint)
 
 
 def open_split(name: str, split: str, data_dir: str | None = None) -> SplitSource:
@@ -97,7 +101,8 @@ def open_split(name: str, split: str, data_dir: str | None = None) -> SplitSourc
     source = builder.as_data_source(split)
     features = builder.info.features
     return SplitSource(source, tuple(features["label"].names), tuple(features["image"].shape),
-                       tuple(k for k in features.keys() if k not in ("image", "label")), len(source))
+                       tuple(k for k in features.keys() if k not in ("image", "label")), len(source),
+                       (builder.info.metadata or {}).get("fingerprints", {}).get(split, ""))
 
 
 def load_split(name: str, split: str, data_dir: str | None = None, chunk: int = 2048) -> Split:

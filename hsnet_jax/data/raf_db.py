@@ -7,11 +7,11 @@ import re
 
 import numpy as np
 
-from hsnet_jax.data.builder import Examples, ManualBuilder, Records, check_labels, one_line, require_dir
+from hsnet_jax.data.builder import (Examples, ManualBuilder, Records, carve_validation, check_labels, one_line,
+                                    require_dir)
 from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.expressions import CANONICAL_EXPRESSIONS
 from hsnet_jax.data.scan import scan
-from hsnet_jax.data.splits import stratified_split
 
 LABEL_FILE = os.path.join("basic", "EmoLabel", "list_patition_label.txt")  # sic, the official name
 IMAGE_DIR = os.path.join("basic", "Image", "aligned")
@@ -76,7 +76,4 @@ class RafDb(ManualBuilder, skip_registration=True):
         return records
 
     def _split(self, examples: Examples) -> dict[str, np.ndarray]:
-        test = np.flatnonzero(examples.metadata["split"] == "test")
-        train_pool = np.flatnonzero(examples.metadata["split"] == "train")
-        parts = stratified_split(examples.labels[train_pool], (("validation", 0.1),), self.SEED)
-        return {"train": train_pool[parts["train"]], "validation": train_pool[parts["validation"]], "test": test}
+        return carve_validation(examples, self.SEED)

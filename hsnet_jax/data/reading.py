@@ -12,6 +12,7 @@ dropped silently: preparation stops with a one-line list of all of them, or with
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import os
 from typing import Callable, Sequence
 
@@ -70,15 +71,16 @@ def decode(path: str, size: int) -> np.ndarray:
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
-                skip_corrupt: bool = False, desc: str = "decoding",
-                ) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+                skip_corrupt: bool = False, desc: str = "decoding", bar: tqdm | None = None,
+                reasons: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths,
     paths the transform flagged).
 
     Images are decoded in a few threads; without `transform` each is resized to `size`, with it
     they are decoded full size and transformed TRANSFORM_CHUNK at a time in this thread (a face
     crop needs the whole photo). Raises
-    CorruptImageError naming every undecodable file unless `skip_corrupt`.
+    CorruptImageError naming every undecodable file unless `skip_corrupt`. Preparation calls it
+    a chunk at a time with its own progress `bar`, collecting why each file failed in `reasons`.
     """
     images = np.empty((len(paths), size, size, 3), np.uint8)
     failures: list[tuple[int, str]] = []
@@ -99,7 +101,7 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     # With a transform, decode only a chunk ahead: full-size photos would pile up in memory.
     step = TRANSFORM_CHUNK if transform is not None else max(1, len(paths))
     with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, \
-            tqdm(total=len(paths), desc=desc, unit="img") as bar:
+            contextlib.nullcontext(bar) if bar is not None else tqdm(total=len(paths), desc=desc, unit="img") as bar:
         for start in range(0, len(paths), step):
             chunk: list[tuple[int, np.ndarray]] = []
             for i, image, reason in pool.map(work, range(start, min(start + step, len(paths)))):
@@ -112,6 +114,8 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
                 bar.update()
             if chunk:
                 transformed(chunk)
+    if reasons is not None:
+        reasons.update((paths[i], reason) for i, reason in failures)
     if failures and not skip_corrupt:
         listing = "; ".join(f"{paths[i]} ({reason})" for i, reason in failures)
         raise CorruptImageError(

@@ -1,4 +1,4 @@
-"""Dataset names -> builder classes (imported on demand: RaFD and KDEF pull in torch)."""
+"""Dataset names -> builder classes (imported on demand: those that crop faces pull in JAX)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,13 @@ DATASETS = {
     "rafd": "hsnet_jax.data.rafd:Rafd",
     "kdef": "hsnet_jax.data.kdef:Kdef",
     "ferg_db": "hsnet_jax.data.ferg_db:FergDb",
+    "affectnet": "hsnet_jax.data.affectnet:Affectnet",
+    "fer2013": "hsnet_jax.data.fer2013:Fer2013",
+    "ferplus": "hsnet_jax.data.ferplus:Ferplus",
+    "ckplus": "hsnet_jax.data.ckplus:Ckplus",
+    "jaffe": "hsnet_jax.data.jaffe:Jaffe",
+    "sfew": "hsnet_jax.data.sfew:Sfew",
+    "expw": "hsnet_jax.data.expw:Expw",
     "image_folder": "hsnet_jax.data.image_folder:ImageFolder",
 }
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".tif", ".tiff")  # JAFFE is TIFF
 
 
 def is_ignored(name: str) -> bool:
@@ -27,7 +27,7 @@ class Scan:
 
 
 def scan(root: str, images_only: bool = True) -> Scan:
-    """Every file under `root` (only .jpg/.jpeg/.png in any case when `images_only`), and the
+    """Every file under `root` (only IMAGE_EXTENSIONS in any case when `images_only`), and the
     ignored entries (not descended into)."""
     files, ignored = [], []
     for folder, dirs, names in os.walk(root):

@@ -1,8 +1,9 @@
 """Face boxes and face crops with MTCNN (`hsnet_jax.faces.detect`: Flax networks, the ported weights
 of facenet-pytorch shipped in the package; no torch).
 
-Used when preparing RaFD (100x100 crops) and KDEF (256x256), as in the paper, and by
-`predict --detect_face`. The crop is a square around a face box, enlarged by `margin` (a
+Used when preparing RaFD (100x100 crops) and KDEF (256x256), as in the paper, CK+ and JAFFE,
+and by `predict --detect_face`; AffectNet and ExpW give their boxes (data/boxes.py) and are
+cropped by the same rule (`crop_box`). The crop is a square around a face box, enlarged by `margin` (a
 fraction of the box's longer side) and clamped at the image border by edge replication, then
 resized bilinearly; preparation crops the largest face.
 
@@ -67,12 +68,28 @@ def detect_faces(images: Sequence[np.ndarray], max_side: int | None = None) -> l
     return results
 
 
+def _corner(cy: float, cx: float, side: float) -> tuple[int, int, int]:
+    """(top, left, n): the pixel square of `side` centred at (cy, cx)."""
+    half = side / 2.0
+    return int(round(cy - half)), int(round(cx - half)), max(1, int(round(side)))
+
+
+def box_square(box: Sequence[float], margin: float = MARGIN) -> tuple[int, int, int]:
+    """(top, left, n): the square `crop_box` cuts around `box` (x0, y0, x1, y1)."""
+    x0, y0, x1, y1 = (float(v) for v in box)
+    return _corner((y0 + y1) / 2.0, (x0 + x1) / 2.0, max(x1 - x0, y1 - y0) * (1.0 + margin))
+
+
+def points_in_crop(points: np.ndarray, box: Sequence[float], size: int, margin: float = MARGIN) -> np.ndarray:
+    """Image points [K, 2] (x, y) -> their place in `crop_box(image, box, size, margin)`."""
+    top, left, n = box_square(box, margin)
+    return (np.asarray(points, np.float64) - (left, top)) * (size / n)
+
+
 def _square(image: np.ndarray, cy: float, cx: float, side: float, size: int) -> np.ndarray:
     """The square of `side` centred at (cy, cx), edge-replicated past the border, resized to `size`."""
     h, w = image.shape[:2]
-    half = side / 2.0
-    top, left = int(round(cy - half)), int(round(cx - half))
-    n = max(1, int(round(side)))
+    top, left, n = _corner(cy, cx, side)
     rows = np.clip(np.arange(top, top + n), 0, h - 1)
     cols = np.clip(np.arange(left, left + n), 0, w - 1)
     crop = image[rows[:, None], cols[None, :]]

@@ -137,7 +137,7 @@ def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = No
     report = metrics.classification_report(labels, predictions, class_names)
     stem = os.path.join(os.path.abspath(workdir), "eval",
                         report_name(split, name, config.dataset, which))
-    report.update(dataset=name, split=split, checkpoint=which, excluded=excluded,
+    report.update(dataset=name, split=split, checkpoint=which, excluded=excluded, fingerprint=examples.fingerprint,
                   metrics_path=f"{stem}_metrics.json", plot_path=f"{stem}_confusion_matrix.png",
                   examples_path=f"{stem}_examples.png")
     if gates is not None:  # per true class of the dataset evaluated on

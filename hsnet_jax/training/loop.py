@@ -106,6 +106,7 @@ def _train_and_evaluate(config, workdir, mesh, data, model, evaluate, profile_st
     train, val = data or load_data(config)
     class_names = list(train.class_names)
     config = _resolved(config)
+    config.data_fingerprints = {"train": train.fingerprint, "validation": val.fingerprint}  # data/fingerprint.py
     run = checkpoint.run_identity(config, class_names)
 
     # The checkpoints: another run in this workdir is refused before anything compiles
