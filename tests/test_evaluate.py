@@ -11,6 +11,8 @@ import pytest
 from PIL import Image
 
 from hsnet_jax import evaluate
+from hsnet_jax.inference import evaluation
+from hsnet_jax.runtime import cli
 from hsnet_jax.inference import figures
 from hsnet_jax.data import CANONICAL_EXPRESSIONS, load_split, prepare_dataset
 from hsnet_jax.errors import HSNetError
@@ -83,7 +85,7 @@ def test_fgal_gates_per_true_class(data_dir, tmp_path):
     workdir = str(tmp_path / "fgal_run")
     make_run(workdir, dataset=DATASET, data_dir=data_dir, class_names=list(CANONICAL_EXPRESSIONS),
              answer="happiness", fgal=True)
-    report = evaluate.evaluate_workdir(workdir)
+    report = evaluation.evaluate_workdir(workdir)
     assert report["accuracy"] == pytest.approx(1 / 7)  # the same answer as the head without FGAL
     with open(report["metrics_path"]) as f:
         gates = json.load(f)["gates"]
@@ -106,7 +108,7 @@ def test_cross_database_through_the_canonical_expressions(data_dir, tmp_path):
     # "happy" is the canonical happiness, so 20 of 140 are right, and contempt is a column.
     workdir = str(tmp_path / "rafd_run")
     make_run(workdir, dataset="rafd", data_dir=data_dir, class_names=RAFD_NAMES, answer="happy")
-    report = evaluate.evaluate_workdir(workdir, split="validation", dataset=DATASET)
+    report = evaluation.evaluate_workdir(workdir, split="validation", dataset=DATASET)
     assert report["accuracy"] == pytest.approx(1 / 7)
     assert report["mean_accuracy"] == pytest.approx(1 / 7)
     assert report["class_names"] == list(CANONICAL_EXPRESSIONS) + ["contemptuous"]
@@ -148,7 +150,7 @@ def test_to_common_space_excludes_unmatched_truths_and_counts_unmatched_predicti
     # Dataset RaFD-like (contempt has no canonical class); model trained on canonical names.
     labels = np.array([0, 0, 1, 1, 1, 4])  # angry, angry, contemptuous x3, happy
     predictions = np.array([5, 3, 3, 0, 0, 3])  # canonical: anger, happiness, ...
-    got_labels, got_predictions, names, excluded = evaluate.to_common_space(
+    got_labels, got_predictions, names, excluded = evaluation.to_common_space(
         labels, RAFD_NAMES, predictions, CANONICAL_EXPRESSIONS)
     anger, happiness = CANONICAL_EXPRESSIONS.index("anger"), CANONICAL_EXPRESSIONS.index("happiness")
     assert excluded == 3
@@ -156,7 +158,7 @@ def test_to_common_space_excludes_unmatched_truths_and_counts_unmatched_predicti
     assert got_labels.tolist() == [anger, anger, happiness]
     assert got_predictions.tolist() == [anger, happiness, happiness]
     # The other way round: a model class without a counterpart becomes an extra, always-wrong column.
-    got_labels, got_predictions, names, excluded = evaluate.to_common_space(
+    got_labels, got_predictions, names, excluded = evaluation.to_common_space(
         np.array([3, 5]), CANONICAL_EXPRESSIONS, np.array([1, 4]), RAFD_NAMES)
     assert names == list(CANONICAL_EXPRESSIONS) + ["contemptuous"]
     assert got_predictions.tolist() == [7, happiness] and got_labels.tolist() == [happiness, anger]
@@ -164,7 +166,7 @@ def test_to_common_space_excludes_unmatched_truths_and_counts_unmatched_predicti
 
 
 def test_same_classes_need_no_mapping():
-    labels, predictions, names, excluded = evaluate.to_common_space(
+    labels, predictions, names, excluded = evaluation.to_common_space(
         np.array([0, 1]), RAFD_NAMES, np.array([1, 1]), RAFD_NAMES)
     assert (labels.tolist(), predictions.tolist(), names, excluded) == ([0, 1], [1, 1], RAFD_NAMES, 0)
 
@@ -176,7 +178,7 @@ def test_same_classes_need_no_mapping():
     (["--dataset", "nonsense"], "unknown dataset 'nonsense'"),
 ])
 def test_errors_are_one_line(happy_run, capsys, args, message):
-    assert evaluate.main(["--workdir", happy_run] + args) == 1
+    assert cli.run(evaluate.main, ["--workdir", happy_run] + args) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
 
@@ -190,4 +192,4 @@ def test_cli_without_a_run_directory_prints_no_traceback(tmp_path):
 
 def test_nothing_to_score_across_databases_is_an_error():
     with pytest.raises(HSNetError, match="no sample has a class among the canonical expressions"):
-        evaluate.to_common_space(np.array([1, 1]), RAFD_NAMES, np.array([0, 2]), CANONICAL_EXPRESSIONS)
+        evaluation.to_common_space(np.array([1, 1]), RAFD_NAMES, np.array([0, 2]), CANONICAL_EXPRESSIONS)
