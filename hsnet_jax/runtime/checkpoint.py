@@ -20,17 +20,18 @@ writes into a temporary directory and renames it only when complete.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import shutil
-import sys
 import time
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import jax
 import ml_collections
 import orbax.checkpoint as ocp
+import tensorstore as ts
 from etils import epath
 
 from hsnet_jax.errors import HSNetError
@@ -60,41 +61,26 @@ def open_manager(workdir: str, which: str, keep: int = 1, read_only: bool = Fals
     return ocp.CheckpointManager(checkpoint_dir(workdir, which), options=options, item_names=items)
 
 
-# Orbax logs every failure of its background save threads at ERROR level, with tracebacks;
-# the trainer reports the same failure itself, as one line.
-logging.getLogger("absl").addFilter(lambda record: f"{os.sep}orbax{os.sep}" not in record.pathname)
+def _not_orbax(record: logging.LogRecord) -> bool:
+    return f"{os.sep}orbax{os.sep}" not in record.pathname
+
+
+@contextlib.contextmanager
+def saves_reported_here() -> Iterator[None]:
+    """While a run saves: orbax's own log records are dropped (it logs every failure of its
+    background save threads at ERROR with a traceback, and warns about waiting for a previous
+    save); the run reports a failed save itself, as one line (`save`, `wait`). Only for the
+    `with` block of the run that owns the managers, never process-wide."""
+    logger = logging.getLogger("absl")
+    logger.addFilter(_not_orbax)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_not_orbax)
+
+
 SPACE_MARGIN = 1.1  # free space a save needs, as a multiple of the arrays' bytes
-
-
-def _drop_closed_loop_callbacks(unraisable: Any, hook: Callable[[Any], None] = sys.unraisablehook) -> None:
-    """A restore that fails on damaged files ends orbax's asyncio loop while TensorStore still
-    has reads of the other arrays in flight; when they complete, TensorStore's threads call the
-    closed loop and Python prints an "Event loop is closed" traceback for each, after the
-    failure was already reported as one line. Only that message is dropped; every other
-    unraisable exception goes to the previous hook."""
-    e = unraisable.exc_value
-    if isinstance(e, RuntimeError) and str(e) == "Event loop is closed":
-        return
-    hook(unraisable)
-
-
-sys.unraisablehook = _drop_closed_loop_callbacks
-
-_REPORTED_DAMAGED: set[str] = set()  # checkpoint directories (with a trailing separator) named as damaged
-
-
-class _DropReadsOfReportedCheckpoints(logging.Filter):
-    """The same failed restore also leaves asyncio tasks whose TensorStore reads of the damaged
-    files failed; when the garbage collector frees them (at any later moment, more often under
-    load), asyncio logs "Task exception was never retrieved" with a traceback. Those records are
-    dropped when their error names a checkpoint already reported as damaged; others are kept."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        return error is None or not any(path in str(error) for path in _REPORTED_DAMAGED)
-
-
-logging.getLogger("asyncio").addFilter(_DropReadsOfReportedCheckpoints())
+_READS_AT_ONCE = 64  # values check_readable holds in memory at a time
 
 
 class DamagedCheckpointError(HSNetError):
@@ -109,20 +95,47 @@ def _root_reason(e: BaseException, limit: int = 200) -> str:
     return reason if len(reason) < limit else reason[:limit] + " ..."
 
 
+def check_readable(path: str, items: Iterable[str]) -> None:
+    """Reads every value checkpoint `path` stores for `items` (their OCDBT databases: the
+    arrays and their zarr metadata) and raises DamagedCheckpointError naming the first that
+    cannot be read. Every restore runs it before orbax reads the arrays, because a failed orbax
+    restore leaves reads behind: orbax gathers them with `asyncio.gather`, which passes the
+    first failure on at once, in an event loop it then closes without awaiting the others; they
+    end later on TensorStore's threads and in the garbage collector, each with a traceback
+    (docs/design.md, "Damaged checkpoints"). Here every read is a TensorStore future waited
+    for in turn, with no event loop, so a failure leaves nothing behind."""
+    for item in items:
+        directory = os.path.join(path, item)
+        try:
+            if not os.path.isfile(os.path.join(directory, "manifest.ocdbt")):
+                raise HSNetError(f"{item}/manifest.ocdbt is missing")
+            store = ts.KvStore.open({"driver": "ocdbt", "base": f"file://{directory}/"}).result()
+            keys = store.list().result()
+            for start in range(0, len(keys), _READS_AT_ONCE):
+                reads = [(key, store.read(key)) for key in keys[start:start + _READS_AT_ONCE]]
+                errors = [f"{item}/{key.decode(errors='replace')}: {e}" for key, read in reads
+                          if (e := read.exception()) is not None]  # waits for each
+                if errors:
+                    raise HSNetError(errors[0])
+        except Exception as e:  # TensorStore's errors are ValueErrors
+            raise _damaged(path, e) from None
+
+
 def _restore(manager: ocp.CheckpointManager, step: int, args: ocp.args.Composite) -> Any:
-    """`manager.restore`, with any failure to read the files as one DamagedCheckpointError."""
+    """`manager.restore` after `check_readable`, with any failure to read the files as one
+    DamagedCheckpointError."""
+    path = os.path.join(str(manager.directory), str(step))
+    check_readable(path, [item for item in args.keys() if item != "meta"])
     try:
         return manager.restore(step, args=args)
     except HSNetError:
         raise
     except Exception as e:  # TensorStore, orbax and JSON errors have no common type
-        raise _damaged(os.path.join(str(manager.directory), str(step)), e) from None
+        raise _damaged(path, e) from None
 
 
 def _damaged(path: str, e: Exception) -> DamagedCheckpointError:
-    """The one-line error for checkpoint `path`, whose read failed with `e`; the reads of it
-    still in flight will fail quietly."""
-    _REPORTED_DAMAGED.add(os.path.join(os.path.abspath(path), ""))
+    """The one-line error for checkpoint `path`, whose read failed with `e`."""
     return DamagedCheckpointError(f"checkpoint {path} cannot be read ({_root_reason(e)})")
 
 
@@ -237,6 +250,7 @@ def restore_variables(workdir: str, which: str = "latest", *,
     # Replicated on this process's devices, whatever devices wrote it (a multi-process run's
     # checkpoint is read by a one-process `evaluate`).
     where = os.path.join(str(manager.directory), str(step))
+    check_readable(where, ["variables"])  # orbax's metadata opens every array
     try:
         stored = ocp.StandardCheckpointHandler().metadata(epath.Path(where) / "variables").tree
     except Exception as e:
@@ -252,14 +266,16 @@ def restore_train(manager: ocp.CheckpointManager, step: int, abstract_variables:
                   abstract_train: Any) -> tuple[Any, Any, dict[str, Any]]:
     """(variables, train state, meta) of checkpoint `step`, laid out like the given abstract
     trees (shapes, dtypes and shardings), for resuming."""
+    check_readable(os.path.join(str(manager.directory), str(step)), ["variables", "train"])
     try:
         restored = manager.restore(step, args=ocp.args.Composite(
             variables=ocp.args.StandardRestore(abstract_variables),
             train=ocp.args.StandardRestore(abstract_train),
             meta=ocp.args.JsonRestore()))
     except Exception as e:
-        # Unreadable files, or readable ones that do not fit this run's state? Only the former
-        # is damage (and moved aside); reading without the target tells them apart.
+        # The arrays are readable: damage elsewhere (orbax's JSON metadata), or arrays that do
+        # not fit this run's state? Only the former is damage (and moved aside); reading
+        # without the target tells them apart.
         _restore(manager, step, ocp.args.Composite(variables=ocp.args.StandardRestore(),
                                                    train=ocp.args.StandardRestore(),
                                                    meta=ocp.args.JsonRestore()))

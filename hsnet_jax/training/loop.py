@@ -97,7 +97,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, data:
     mesh = make_mesh()
     check_config(config, mesh.devices.size)  # before the lock and anything that takes time
     check_batch_size(config.batch_size, mesh)
-    with runlock.hold(workdir):
+    with runlock.hold(workdir), checkpoint.saves_reported_here():
         return _train_and_evaluate(config, os.path.abspath(workdir), mesh, data, model, evaluate, profile_steps)
 
 
