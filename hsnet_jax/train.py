@@ -32,6 +32,7 @@ from hsnet_jax.config import check_config
 from hsnet_jax.epoch_log import EpochLog
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import create_model
+from hsnet_jax.runtime.progress import Progress
 
 
 def load_data(config: ml_collections.ConfigDict):
@@ -224,13 +225,11 @@ class _Loop:
     def _train(self, state, meta, epoch: int):
         """The epoch's train steps from meta["step_in_epoch"] on, `steps_per_dispatch` per call,
         until the epoch ends or a SIGTERM / Ctrl-C arrives."""
-        from tqdm import tqdm
-
         k, steps = self.config.steps_per_dispatch, self.sampler.steps_per_epoch
         rows = self.sampler.epoch_indices(epoch)
         start = meta["step_in_epoch"]
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{self.config.num_epochs}",
-                   unit="step", disable=jax.process_index() != 0, dynamic_ncols=True)
+        bar = Progress(steps, f"epoch {epoch + 1}/{self.config.num_epochs}", "step", initial=start,
+                       disable=jax.process_index() != 0)
         t0 = time.perf_counter()
         pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
         with contextlib.closing(self.feeder.dispatches(rows, start, k)) as dispatches:
@@ -285,11 +284,10 @@ def _account(meta, first, metrics, epoch, steps_per_epoch, bar, t0, batch_size):
     meta = dict(meta, step_in_epoch=first + len(losses),
                 train_loss_sum=meta["train_loss_sum"] + float(losses.sum()),
                 train_accuracy_sum=meta["train_accuracy_sum"] + float(np.asarray(metrics["accuracy"]).sum()))
+    if not bar.disable:  # processes other than 0 show no bar
+        rate = (meta["step_in_epoch"] - bar.initial) * batch_size / max(time.perf_counter() - t0, 1e-9)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
     bar.update(len(losses))
-    if bar.disable:  # processes other than 0 show no bar (and a disabled tqdm has no `initial`)
-        return meta
-    rate = (meta["step_in_epoch"] - bar.initial) * batch_size / max(time.perf_counter() - t0, 1e-9)
-    bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
     return meta
 
 

@@ -17,9 +17,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
-from tqdm import tqdm
-
 from hsnet_jax.data.errors import CorruptImageError
+from hsnet_jax.runtime.progress import Progress
 
 # A transform applied after decoding, e.g. the MTCNN face crop, to a few full-size images at a
 # time (so that same-sized photos are detected as one batch): RGB uint8 images ->
@@ -99,7 +98,7 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     # With a transform, decode only a chunk ahead: full-size photos would pile up in memory.
     step = TRANSFORM_CHUNK if transform is not None else max(1, len(paths))
     with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, \
-            tqdm(total=len(paths), desc=desc, unit="img") as bar:
+            Progress(len(paths), desc, "img") as bar:
         for start in range(0, len(paths), step):
             chunk: list[tuple[int, np.ndarray]] = []
             for i, image, reason in pool.map(work, range(start, min(start + step, len(paths)))):
