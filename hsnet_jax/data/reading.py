@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
+
 from hsnet_jax.data.errors import CorruptImageError
 from hsnet_jax.runtime.progress import Progress
 
