@@ -37,9 +37,11 @@ def data_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, env, data_dir):
-    """An uninterrupted run (it also prepares the generated set, which is missing at first)."""
+    """An uninterrupted run (it also prepares the generated set, which is missing at first),
+    its stderr to a file and a progress line at every tenth of an epoch (not only each minute)."""
     workdir = tmp_path_factory.mktemp("reference")
-    result = _run(_command(workdir, data_dir), env)
+    log = tmp_path_factory.mktemp("reference_log") / "stderr.log"
+    result = _run(_command(workdir, data_dir), dict(env, HSNET_PROGRESS_SECONDS="0"), log=log)
     assert result.returncode == 0, result.stderr[-3000:]
     return str(workdir), result
 
@@ -74,6 +76,20 @@ def test_end_to_end_outputs(reference):
     variables = checkpoint.restore_variables(workdir, "latest", expected={"num_classes": 7, "use_dib": True})
     assert set(variables) == {"params", "batch_stats"}
     assert "run directory" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_a_log_file_gets_plain_progress_lines(reference):
+    """No carriage returns (no bar refreshes, TFDS's included) and at most one progress line per
+    tenth of an epoch before each epoch's summary line."""
+    err = reference[1].stderr
+    assert "\r" not in err
+    lines = err.splitlines()
+    for epoch in (1, 2, 3):
+        summary = next(i for i, line in enumerate(lines) if line.startswith(f"epoch {epoch}: train loss"))
+        progress = [line for line in lines[:summary] if line.startswith(f"epoch {epoch}/3: ")]
+        assert 1 <= len(progress) <= 10, progress
+        assert progress[-1].startswith(f"epoch {epoch}/3: 100% (6/6 step), ") and "loss" in progress[-1]
 
 
 # The caps make `auto` choose host memory or streaming from the array_record files; the

@@ -28,8 +28,15 @@ def command(workdir, data_dir, *extra, module: str = "hsnet_jax.train") -> list[
             "--config.plateau.patience=0", "--config.plateau.threshold=0.99", *extra]
 
 
-def run(cmd, env, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+def run(cmd, env, timeout=600, log=None) -> subprocess.CompletedProcess:
+    """Runs `cmd` to its end; with `log` (a path) stderr goes to that file, as under nohup, and
+    comes back as written, carriage returns included."""
+    if log is None:
+        return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    with open(log, "w") as f:
+        result = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=f, text=True, timeout=timeout)
+    with open(log, newline="") as f:
+        return subprocess.CompletedProcess(cmd, result.returncode, result.stdout, f.read())
 
 
 class Trainer:

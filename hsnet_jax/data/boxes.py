@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
 
+from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.data.builder import ManualBuilder, Records
 from hsnet_jax.faces.crops import MARGIN, crop_box
 from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
@@ -50,7 +50,7 @@ def load_face(path: str, box: Box | None, size: int) -> np.ndarray:
         return crop_box(np.asarray(to_rgb(image)), box, size)
 
 
-def read_faces(paths: Sequence[str], boxes: Sequence[Box | None], size: int, bar: tqdm,
+def read_faces(paths: Sequence[str], boxes: Sequence[Box | None], size: int, bar: Progress,
                reasons: dict[str, str]) -> tuple[np.ndarray, np.ndarray]:
     """(crops [K, size, size, 3], positions of the K decoded); why each other failed -> `reasons`."""
     images = np.empty((len(paths), size, size, 3), np.uint8)
@@ -77,7 +77,7 @@ def read_faces(paths: Sequence[str], boxes: Sequence[Box | None], size: int, bar
 class BoxBuilder(ManualBuilder, skip_registration=True):
     """A database whose records carry their face box (metadata "box", not stored)."""
 
-    def _decode(self, records: Records, indices: np.ndarray, bar: tqdm, reasons: dict[str, str]
+    def _decode(self, records: Records, indices: np.ndarray, bar: Progress, reasons: dict[str, str]
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         images, kept = read_faces([records.paths[i] for i in indices], [records.metadata["box"][i] for i in indices],
                                   self.IMAGE_SIZE, bar, reasons)

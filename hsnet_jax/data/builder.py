@@ -31,11 +31,11 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
-from tqdm import tqdm
 
 from hsnet_jax.data.errors import CorruptImageError, LabelError, LayoutError
 from hsnet_jax.data.fingerprint import Fingerprint
 from hsnet_jax.data.reading import Transform, read_images
+from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.data.splits import Holdouts, stratified_split, subject_split
 
 SPLITS = ("train", "validation", "test")
@@ -145,7 +145,7 @@ class _Run:
     root: str
     records: Records
     splits: int  # how many split generators there are
-    bar: tqdm
+    bar: Progress
     reasons: dict[str, str] = dataclasses.field(default_factory=dict)  # undecodable path -> why
     no_face: list[str] = dataclasses.field(default_factory=list)
     labels: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per finished split
@@ -180,7 +180,7 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         with open(records.paths[i], "rb") as f:
             return f.read()
 
-    def _decode(self, records: Records, indices: np.ndarray, bar: tqdm, reasons: dict[str, str]
+    def _decode(self, records: Records, indices: np.ndarray, bar: Progress, reasons: dict[str, str]
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """Records `indices` -> (images [K, S, S, 3], positions in `indices` of the K decoded,
         paths the transform flagged); undecodable paths go into `reasons` with why."""
@@ -208,8 +208,8 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
                 f"no {self.TITLE} images left for the train split under {root} (kept: {kept_counts}; "
                 f"before decoding). {one_line(self.MANUAL_DOWNLOAD_INSTRUCTIONS)}")
         self.info.metadata["excluded"] = dict(sorted(records.excluded.items()))
-        run = _Run(root, records, len(parts), bar=tqdm(total=sum(map(len, parts.values())),
-                                                        desc=f"{self.name}: decoding", unit="img"))
+        run = _Run(root, records, len(parts), bar=Progress(sum(map(len, parts.values())),
+                                                            f"{self.name}: decoding", "img"))
         return {name: self._stream(run, name, parts[name]) for name in SPLITS if name in parts}
 
     def _stream(self, run: "_Run", split: str, indices: np.ndarray) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -263,9 +263,11 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
         for name in SPLITS:
             if name in parts:
                 fingerprint = Fingerprint()
-                for i in tqdm(parts[name], desc=f"{self.name}: {name}", unit="img"):
-                    fingerprint.add(records.metadata["file_name"][i], class_names[records.labels[i]],
-                                    self._source(records, i))
+                with Progress(len(parts[name]), f"{self.name}: {name}", "img") as bar:
+                    for i in parts[name]:
+                        fingerprint.add(records.metadata["file_name"][i], class_names[records.labels[i]],
+                                        self._source(records, i))
+                        bar.update()
                 out[name] = fingerprint.hexdigest()
         return out
 

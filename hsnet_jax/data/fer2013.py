@@ -12,8 +12,8 @@ import csv
 import os
 
 import numpy as np
-from tqdm import tqdm
 
+from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.data.builder import Examples, ManualBuilder, Records, check_labels, one_line
 from hsnet_jax.data.errors import LayoutError
 
@@ -49,7 +49,7 @@ def fer2013_rows(root: str, instructions: str) -> tuple[str, list[Row | None], l
     with open(path, newline="", encoding="utf-8") as f:
         reader = csv.reader(f)
         read_header(reader, path, HEADER, "FER2013")
-        for line_no, row in enumerate(tqdm(reader, desc="fer2013.csv", unit="row"), 2):
+        for line_no, row in enumerate(reader, 2):
             where = f"{path}:{line_no}"
             if len(row) != len(HEADER):
                 problems.append(f"{where}: {len(row)} fields, expected {len(HEADER)}")
@@ -103,7 +103,7 @@ class Fer2013(ManualBuilder, skip_registration=True):
     def _source(self, records: Records, i: int) -> bytes:
         return records.metadata["pixels"][i].tobytes()
 
-    def _decode(self, records: Records, indices: np.ndarray, bar: tqdm, reasons: dict[str, str]
+    def _decode(self, records: Records, indices: np.ndarray, bar: Progress, reasons: dict[str, str]
                 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
         grey = np.stack([records.metadata["pixels"][i] for i in indices])
         bar.update(len(indices))

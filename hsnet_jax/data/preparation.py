@@ -10,11 +10,13 @@ download without preparing anything.
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from hsnet_jax.data.builder import ManualBuilder, one_line
 from hsnet_jax.data.errors import LayoutError
 from hsnet_jax.data.registry import default_data_dir, get_builder
+from hsnet_jax.runtime.progress import is_terminal
 
 # The file lists a preparation records in the dataset's metadata -> their line in the summary.
 NOTES = {
@@ -43,12 +45,15 @@ def prepare_dataset(name: str, data_dir: str | None = None, manual_dir: str | No
     skipped_corrupt, skipped_unparseable, ignored and no_face (relative file names; see
     docs/datasets.md), excluded {why: count}, fingerprints {split: SHA-256 hex}.
     """
+    import tensorflow_datasets as tfds  # the builder modules import it anyway
+
     data_dir = data_dir or default_data_dir()
     builder = get_builder(name, data_dir, skip_corrupt=skip_corrupt, skip_unparseable=skip_unparseable)
+    # TFDS's own bars (generating, shuffling, writing) on a terminal only: in a log file they are
+    # carriage-return floods; our decoding bar (`Progress`) reports there instead.
+    tfds.display_progress_bar(is_terminal(sys.stderr))
     download_config = None
     if isinstance(builder, ManualBuilder):
-        import tensorflow_datasets as tfds  # the builder module has imported it already
-
         download_config = tfds.download.DownloadConfig(manual_dir=_manual_dir(builder, name, data_dir, manual_dir))
     builder.download_and_prepare(download_config=download_config)
     metadata = builder.info.metadata or {}

@@ -18,9 +18,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
-from tqdm import tqdm
 
 from hsnet_jax.data.errors import CorruptImageError
+from hsnet_jax.runtime.progress import Progress
 
 # A transform applied after decoding, e.g. the MTCNN face crop, to a few full-size images at a
 # time (so that same-sized photos are detected as one batch): RGB uint8 images ->
@@ -71,7 +71,7 @@ def decode(path: str, size: int) -> np.ndarray:
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
-                skip_corrupt: bool = False, desc: str = "decoding", bar: tqdm | None = None,
+                skip_corrupt: bool = False, desc: str = "decoding", bar: Progress | None = None,
                 reasons: dict[str, str] | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
     """Decodes `paths` -> (images [K, size, size, 3], indices of the K kept paths, skipped paths,
     paths the transform flagged).
@@ -101,7 +101,7 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     # With a transform, decode only a chunk ahead: full-size photos would pile up in memory.
     step = TRANSFORM_CHUNK if transform is not None else max(1, len(paths))
     with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, \
-            contextlib.nullcontext(bar) if bar is not None else tqdm(total=len(paths), desc=desc, unit="img") as bar:
+            contextlib.nullcontext(bar) if bar is not None else Progress(len(paths), desc, "img") as bar:
         for start in range(0, len(paths), step):
             chunk: list[tuple[int, np.ndarray]] = []
             for i, image, reason in pool.map(work, range(start, min(start + step, len(paths)))):

@@ -22,27 +22,58 @@ def _pyplot():
     return plt
 
 
-def plot_history(workdir: str) -> str:
-    """WORKDIR/training_curves.png: loss and accuracy per epoch, from metrics.jsonl."""
-    plt = _pyplot()
-    with open(os.path.join(workdir, "metrics.jsonl")) as f:
-        records = [json.loads(line) for line in f if line.strip()]
+# (metrics.jsonl key, legend label, line style, marker) per panel: each line its own dash and
+# marker, so a line drawn over another with equal values (validation accuracy and mean
+# accuracy on a balanced set) still shows under it.
+LOSS_LINES = (("train_loss", "train", "-", "o"), ("val_loss", "validation", "--", "s"))
+ACCURACY_LINES = (("train_accuracy", "train", "-", "o"), ("val_accuracy", "validation", "--", "s"),
+                  ("val_mean_accuracy", "validation, mean per class", ":", "^"))
+MAX_MARKERS = 20  # per line: a 500-epoch run gets a marker every 25 epochs, not a solid band
+
+
+def lr_cuts(records: Sequence[dict[str, Any]]) -> list[tuple[int, float]]:
+    """(epoch, new lr_scale) of each cut of the plateau schedule: the 1-based epochs that trained
+    with a lower rate than the epoch before them."""
+    return [(r["epoch"] + 1, r["lr_scale"]) for prev, r in zip(records, records[1:])
+            if r.get("lr_scale", 1.0) < prev.get("lr_scale", 1.0)]
+
+
+def history_figure(records: Sequence[dict[str, Any]]):
+    """The training-curves figure of metrics.jsonl's records (a matplotlib Figure, not drawn):
+    loss and accuracy per epoch on integer epoch ticks, each learning-rate cut a vertical line
+    on both panels, half an epoch before the first epoch at the new rate."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
     epochs = [r["epoch"] + 1 for r in records]
-    fig, (loss_ax, acc_ax) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label in (("train_loss", "train"), ("val_loss", "validation")):
-        loss_ax.plot(epochs, [r[key] for r in records], marker="o", label=label)
-    for key, label in (("train_accuracy", "train"), ("val_accuracy", "validation"),
-                       ("val_mean_accuracy", "validation, mean per class")):
-        acc_ax.plot(epochs, [r[key] for r in records], marker="o", label=label)
-    for ax, title in ((loss_ax, "cross-entropy loss"), (acc_ax, "accuracy")):
+    every = max(1, -(-len(epochs) // MAX_MARKERS))
+    fig = Figure(figsize=(10, 4), layout="tight")
+    loss_ax, acc_ax = fig.subplots(1, 2)
+    for ax, lines, title in ((loss_ax, LOSS_LINES, "cross-entropy loss"), (acc_ax, ACCURACY_LINES, "accuracy")):
+        for j, (key, label, style, marker) in enumerate(lines):  # markers staggered between the lines
+            ax.plot(epochs, [r[key] for r in records], linestyle=style, marker=marker,
+                    markevery=(j * every // len(lines), every),
+                    markersize=5, markerfacecolor="none", label=label)
+        for i, (epoch, scale) in enumerate(lr_cuts(records)):
+            ax.axvline(epoch - 0.5, color="0.4", linestyle="-.", linewidth=1,
+                       label=None if i else "learning-rate cut", gid="lr_cut")
+            if ax is loss_ax:  # the new rate, once, at the top of the line
+                ax.text(epoch - 0.5, 0.98, f" lr x{scale:g}", transform=ax.get_xaxis_transform(), fontsize=7,
+                        color="0.3", rotation=90, ha="right", va="top")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
         ax.legend()
-    fig.tight_layout()
+    return fig
+
+
+def plot_history(workdir: str) -> str:
+    """WORKDIR/training_curves.png: `history_figure` of WORKDIR/metrics.jsonl."""
+    with open(os.path.join(workdir, "metrics.jsonl")) as f:
+        records = [json.loads(line) for line in f if line.strip()]
     path = os.path.join(workdir, "training_curves.png")
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    history_figure(records).savefig(path, dpi=100)
     return path
 
 

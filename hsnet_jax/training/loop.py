@@ -27,6 +27,7 @@ from hsnet_jax.inference.forward import make_predict_fn
 from hsnet_jax.inference.metrics import cross_entropy
 from hsnet_jax.models import architecture, create_model, init_variables
 from hsnet_jax.runtime import checkpoint, cli, runlock
+from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.runtime.devices import DATA, check_batch_size, make_mesh, replicate
 from hsnet_jax.training import plateau, train_step
 from hsnet_jax.training.epoch_log import EpochLog
@@ -238,13 +239,11 @@ class Loop:
     def train_epoch(self, state, meta, epoch: int):
         """The epoch's train steps from meta["step_in_epoch"] on, `steps_per_dispatch` per call,
         until the epoch ends or a SIGTERM / Ctrl-C arrives."""
-        from tqdm import tqdm
-
         k, steps = self.config.steps_per_dispatch, self.sampler.steps_per_epoch
         rows = self.sampler.epoch_indices(epoch)
         start = meta["step_in_epoch"]
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{self.config.num_epochs}",
-                   unit="step", disable=jax.process_index() != 0, dynamic_ncols=True)
+        bar = Progress(steps, f"epoch {epoch + 1}/{self.config.num_epochs}", "step", initial=start,
+                       disable=jax.process_index() != 0)
         t0 = time.perf_counter()
         pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
         with contextlib.closing(self.feeder.dispatches(rows, start, k)) as dispatches:
@@ -300,11 +299,10 @@ def _account(meta, first, metrics, epoch, steps_per_epoch, bar, t0, batch_size):
     meta = dict(meta, step_in_epoch=first + len(losses),
                 train_loss_sum=meta["train_loss_sum"] + float(losses.sum()),
                 train_accuracy_sum=meta["train_accuracy_sum"] + float(np.asarray(metrics["accuracy"]).sum()))
+    if not bar.disable:  # processes other than 0 show no bar
+        rate = (meta["step_in_epoch"] - bar.initial) * batch_size / max(time.perf_counter() - t0, 1e-9)
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
     bar.update(len(losses))
-    if bar.disable:  # processes other than 0 show no bar (and a disabled tqdm has no `initial`)
-        return meta
-    rate = (meta["step_in_epoch"] - bar.initial) * batch_size / max(time.perf_counter() - t0, 1e-9)
-    bar.set_postfix(loss=f"{losses[-1]:.4f}", img_s=f"{rate:.1f}")
     return meta
 
 
