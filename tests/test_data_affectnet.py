@@ -171,7 +171,7 @@ def test_training_streams_from_a_prepared_affectnet_tree(tmp_path, env):
                   str(workdir), f"--config.data_dir={data_dir}", "--config.image_size=75",
                   "--config.max_train_examples=16", "--config.batch_size=8", "--config.num_epochs=1",
                   "--config.steps_per_dispatch=1", "--config.eval_batch_size=16",
-                  "--config.data_placement=stream"], env)
+                  "--config.data_placement=stream"], env, timeout=1200)  # its compile: 5 min at load 27
     assert result.returncode == 0, result.stderr[-3000:]
     assert "data placement: stream (config.data_placement)" in result.stderr
     config = json.loads((workdir / "config.json").read_text())
