@@ -2,14 +2,15 @@
 the expression on each photo (each face of it with `--detect_face`), with the class
 probabilities.
 
-Each image is decoded by `hsnet_jax.data.reading.to_rgb` (EXIF orientation, transparency on
+Each image is decoded by `hsnet_jax.faces.photo.to_rgb` (EXIF orientation, transparency on
 white, 16-bit greyscale) and goes the way the run's dataset went at preparation and
 evaluation: brought to the dataset's stored size (PIL bilinear, as `prepare` does) or, with
 `--detect_face`, every face MTCNN finds (`hsnet_jax.detect`, JAX, at full resolution unless
 `--max_side`) cropped as RaFD and KDEF are prepared; then the trainer's evaluation forward path
 (`preprocess_eval`'s resize to the model input, `normalize`, the model). An unreadable file
 or, with `--detect_face`, a photo without a face or too small for detection gets its own
-`error:` line; the other images are still predicted and the exit status is 1.
+`error:` line (reading, detection, crops and answers: `hsnet_jax.faces.answers`, which
+`hsnet_jax.deploy` shares); the other images are still predicted and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -23,47 +24,12 @@ import numpy as np
 from PIL import Image
 
 from hsnet_jax import annotate, checkpoint, cli
-from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
+from hsnet_jax.data.reading import resize_square
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.evaluate import load_run
+from hsnet_jax.faces import answers
 from hsnet_jax.metrics import softmax
-
-
-def read_photo(path: str) -> np.ndarray:
-    """The upright RGB uint8 photo; HSNetError naming the file when it cannot be decoded."""
-    try:
-        with Image.open(path) as image:
-            return np.asarray(to_rgb(image))
-    except DECODE_ERRORS as e:
-        raise HSNetError(f"{path}: cannot read the image ({str(e) or type(e).__name__})") from None
-
-
-def find_faces(paths: Sequence[str], photos: dict[int, np.ndarray], size: int, largest_face: bool,
-               max_side: int | None, results: list[dict[str, Any]]) -> dict[int, list[tuple[list[float], np.ndarray]]]:
-    """(box, face crop) per face (largest first; only the largest with `largest_face`) of each
-    photo; a photo too small for detection or without a face gets an error in `results`."""
-    from hsnet_jax.data.faces import MIN_FACE_SIZE, crop_box, detect_faces, too_small
-
-    for i in [i for i, photo in photos.items() if too_small(photo)]:
-        h, w = photos.pop(i).shape[:2]
-        results[i]["error"] = (f"{paths[i]}: {w}x{h} pixels is too small for face detection (MTCNN needs "
-                               f"at least {MIN_FACE_SIZE} on each side)")
-    order = list(photos)
-    found = detect_faces([photos[i] for i in order], max_side)
-    faces = {}
-    for i, f in zip(order, found):
-        if not len(f):
-            results[i]["error"] = f"{paths[i]}: no face found"
-            continue
-        boxes = f.boxes[:1] if largest_face else f.boxes
-        faces[i] = [([round(float(v), 2) for v in box], crop_box(photos[i], box, size)) for box in boxes]
-    return faces
-
-
-def _labelled(class_names: Sequence[str], p: np.ndarray) -> dict[str, Any]:
-    return {"prediction": class_names[int(np.argmax(p))],
-            "probabilities": {name: float(q) for name, q in zip(class_names, p)}}
 
 
 def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False, which: str = "best",
@@ -77,30 +43,24 @@ def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False,
     config = checkpoint.load_run_config(workdir)
     size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
     results: list[dict[str, Any]] = [{"file": path} for path in paths]
-    photos: dict[int, np.ndarray] = {}
-    for i, path in enumerate(paths):
-        try:
-            photos[i] = read_photo(path)
-        except HSNetError as e:
-            results[i]["error"] = str(e)
+    photos = answers.read_photos(paths, results)
     if detect_face:
-        faces = find_faces(paths, photos, size, largest_face, max_side, results)
+        from hsnet_jax.data.faces import detect_faces
+
+        faces = answers.find_faces(paths, photos, size, largest_face, max_side, results, detect_faces)
     else:
         faces = {i: [([0.0, 0.0, float(p.shape[1]), float(p.shape[0])], resize_square(Image.fromarray(p), size))]
                  for i, p in photos.items()}
     if not faces:
         return results
     run = load_run(workdir, which)
-    probabilities = iter(softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]]))))
+    probabilities = softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]])))
+    labelled = answers.answer(results, faces, probabilities, run.class_names, detect_face, largest_face)
     taken: set[str] = set()
     for i, found in faces.items():
-        answers = [{"box": box, **_labelled(run.class_names, next(probabilities))} for box, _ in found]
-        if not detect_face:
-            del answers[0]["box"]
-        results[i].update(answers[0] if largest_face or not detect_face else {"faces": answers})
         if annotate_dir is not None:
             labels = [(a.get("box", found[0][0]), f"{a['prediction']} {a['probabilities'][a['prediction']]:.2f}")
-                      for a in answers]
+                      for a in labelled[i]]
             annotate.save(annotate.draw(photos[i], labels), annotate.output_path(annotate_dir, paths[i], taken))
     return results
 
