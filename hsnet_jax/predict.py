@@ -29,7 +29,6 @@ from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.evaluate import load_run
 from hsnet_jax.faces import answers
-from hsnet_jax.metrics import softmax
 
 
 def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False, which: str = "best",
@@ -54,49 +53,14 @@ def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False,
     if not faces:
         return results
     run = load_run(workdir, which)
-    probabilities = softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]])))
-    labelled = answers.answer(results, faces, probabilities, run.class_names, detect_face, largest_face)
+    logits = run.predict(np.stack([crop for i in faces for _, crop in faces[i]]))
+    labelled = answers.answer(results, faces, logits, run.class_names, detect_face, largest_face)
     taken: set[str] = set()
-    for i, found in faces.items():
-        if annotate_dir is not None:
-            labels = [(a.get("box", found[0][0]), f"{a['prediction']} {a['probabilities'][a['prediction']]:.2f}")
-                      for a in labelled[i]]
-            annotate.save(annotate.draw(photos[i], labels), annotate.output_path(annotate_dir, paths[i], taken))
+    for i, found in faces.items() if annotate_dir is not None else ():
+        labels = [(a.get("box", found[0][0]), f"{a['prediction']} {a['probabilities'][a['prediction']]:.2f}")
+                  for a in labelled[i]]
+        annotate.save(annotate.draw(photos[i], labels), annotate.output_path(annotate_dir, paths[i], taken))
     return results
-
-
-def _rows(results: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, Any]]]:
-    """(file, face number, box, answer) per predicted face or image."""
-    rows = []
-    for r in results:
-        if "faces" in r:
-            rows += [(r["file"], str(n), ",".join(f"{v:.0f}" for v in f["box"]), f)
-                     for n, f in enumerate(r["faces"], 1)]
-        elif "prediction" in r:
-            rows.append((r["file"], "", ",".join(f"{v:.0f}" for v in r["box"]) if "box" in r else "", r))
-    return rows
-
-
-def format_table(results: list[dict[str, Any]]) -> str:
-    """One row per predicted face (or image without --detect_face): file, [face number, box
-    x0,y0,x1,y1,] predicted expression, then each class's probability."""
-    rows = _rows(results)
-    if not rows:
-        return ""
-    names = list(rows[0][3]["probabilities"])
-    with_box = any(box for _, _, box, _ in rows)
-    columns = [("image", [r[0] for r in rows])]
-    if with_box:
-        columns += [("face", [r[1] for r in rows]), ("box", [r[2] for r in rows])]
-    columns += [("prediction", [r[3]["prediction"] for r in rows])]
-    widths = [max(len(title), *(len(v) for v in values)) for title, values in columns]
-    p_widths = [max(len(n), 6) for n in names]
-    lines = ["  ".join(f"{title:<{w}}" for (title, _), w in zip(columns, widths)) + "  "
-             + "  ".join(f"{n:>{w}}" for n, w in zip(names, p_widths))]
-    for k, row in enumerate(rows):
-        lines.append("  ".join(f"{values[k]:<{w}}" for (_, values), w in zip(columns, widths)) + "  "
-                     + "  ".join(f"{row[3]['probabilities'][n]:>{w}.4f}" for n, w in zip(names, p_widths)))
-    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if "error" in r]
     for r in failed:
         print(f"error: {r['error']}", file=sys.stderr)
-    output = json.dumps(results, indent=2) if args.json else format_table(results)
+    output = json.dumps(results, indent=2) if args.json else answers.format_table(results)
     if output:
         print(output)
     return 1 if failed else 0

@@ -1,5 +1,5 @@
-"""From photo files to labelled faces: the part of `predict --detect_face` that does not need a
-model runtime, shared by `hsnet_jax.predict` (JAX) and `hsnet_jax.deploy` (ONNX Runtime) so both
+"""From photo files to labelled faces and the table printed: the part of `predict --detect_face`
+that does not need a model runtime, shared by `hsnet_jax.predict` (JAX) and `hsnet_jax.deploy` (ONNX Runtime) so both
 read, detect, crop and answer in JSON alike. numpy and Pillow only."""
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from hsnet_jax.errors import HSNetError
 from hsnet_jax.faces.crop_rule import crop_box
 from hsnet_jax.faces.mtcnn_procedure import MIN_FACE_SIZE, Faces, too_small
 from hsnet_jax.faces.photo import DECODE_ERRORS, to_rgb, unreadable
+from hsnet_jax.metrics import softmax  # numpy only
 
 Result = dict[str, Any]
 FaceCrops = dict[int, list[tuple[list[float], np.ndarray]]]
@@ -64,11 +65,12 @@ def labelled(class_names: Sequence[str], p: np.ndarray) -> Result:
             "probabilities": {name: float(q) for name, q in zip(class_names, p)}}
 
 
-def answer(results: list[Result], faces: FaceCrops, probabilities: np.ndarray, class_names: Sequence[str],
+def answer(results: list[Result], faces: FaceCrops, logits: np.ndarray, class_names: Sequence[str],
            detect_face: bool, largest_face: bool) -> dict[int, list[Result]]:
-    """Fills `results` with each face's (or whole image's) answer, `probabilities` [faces,
-    classes] in the order of `faces`; returns the answers per photo (for annotation)."""
-    rows = iter(probabilities)
+    """Fills `results` with each face's (or whole image's) answer from `logits` [faces, classes]
+    in the order of `faces` (probabilities: float64 softmax, the same numbers from the same
+    logits whatever runtime made them); returns the answers per photo (for annotation)."""
+    rows = iter(softmax(logits))
     answers = {}
     for i, found in faces.items():
         answers[i] = [{"box": box, **labelled(class_names, next(rows))} for box, _ in found]
@@ -76,3 +78,37 @@ def answer(results: list[Result], faces: FaceCrops, probabilities: np.ndarray, c
             del answers[i][0]["box"]
         results[i].update(answers[i][0] if largest_face or not detect_face else {"faces": answers[i]})
     return answers
+
+
+def _rows(results: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(file, face number, box, answer) per predicted face or image."""
+    rows = []
+    for r in results:
+        if "faces" in r:
+            rows += [(r["file"], str(n), ",".join(f"{v:.0f}" for v in f["box"]), f)
+                     for n, f in enumerate(r["faces"], 1)]
+        elif "prediction" in r:
+            rows.append((r["file"], "", ",".join(f"{v:.0f}" for v in r["box"]) if "box" in r else "", r))
+    return rows
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """One row per predicted face (or image without --detect_face): file, [face number, box
+    x0,y0,x1,y1,] predicted expression, then each class's probability."""
+    rows = _rows(results)
+    if not rows:
+        return ""
+    names = list(rows[0][3]["probabilities"])
+    with_box = any(box for _, _, box, _ in rows)
+    columns = [("image", [r[0] for r in rows])]
+    if with_box:
+        columns += [("face", [r[1] for r in rows]), ("box", [r[2] for r in rows])]
+    columns += [("prediction", [r[3]["prediction"] for r in rows])]
+    widths = [max(len(title), *(len(v) for v in values)) for title, values in columns]
+    p_widths = [max(len(n), 6) for n in names]
+    lines = ["  ".join(f"{title:<{w}}" for (title, _), w in zip(columns, widths)) + "  "
+             + "  ".join(f"{n:>{w}}" for n, w in zip(names, p_widths))]
+    for k, row in enumerate(rows):
+        lines.append("  ".join(f"{values[k]:<{w}}" for (_, values), w in zip(columns, widths)) + "  "
+                     + "  ".join(f"{row[3]['probabilities'][n]:>{w}.4f}" for n, w in zip(names, p_widths)))
+    return "\n".join(lines)
