@@ -50,12 +50,14 @@ def random_variables(model, seed: int = 0) -> dict:
 
 
 def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str,
-             fgal: bool = False) -> None:
-    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`."""
+             fgal: bool = False, head_scale: float = 0.0, image_size: int = IMAGE_SIZE) -> None:
+    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`
+    (with `head_scale` > 0 and no FGAL, a random N(0, head_scale) classifier kernel adds the
+    features' say: logits that differ per image, for parity tests)."""
     os.makedirs(workdir, exist_ok=True)
     config = base_config(dataset)
     config.data_dir = data_dir
-    config.image_size = IMAGE_SIZE
+    config.image_size = image_size
     config.eval_batch_size = 64
     config.model.use_fgal = fgal
     model = create_model(config, len(class_names))
@@ -70,7 +72,8 @@ def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str
                 params["fgal"][layer] = {"kernel": np.zeros_like(params["fgal"][layer]["kernel"]),
                                          "bias": bias.astype(np.float32)}
     else:
-        params["classifier"] = {"kernel": np.zeros_like(params["classifier"]["kernel"]), "bias": logits}
+        kernel = np.random.default_rng(1).normal(0.0, head_scale, params["classifier"]["kernel"].shape)
+        params["classifier"] = {"kernel": kernel.astype(np.float32), "bias": logits}
     checkpoint.save_run_config(workdir, config)
     manager = checkpoint.open_manager(workdir, "best")
     checkpoint.save(manager, 1, variables, dict(epoch=1, class_names=class_names, dataset=dataset,
