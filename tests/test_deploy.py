@@ -86,28 +86,29 @@ def test_export_refuses_a_non_empty_output(tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory, data_dir):
-    """A run whose logits differ per face (random classifier kernel), its export with --int8,
-    and photo files."""
+    """A run of random weights and BatchNorm statistics (logits that differ per face), its
+    export with --int8, the run loaded in JAX, and photo files."""
     from convert.export_model import export
+    from convert.torch_hsnet import HSNet, randomize_, to_flax
     from hsnet_jax.data import prepare_dataset
+    from hsnet_jax.evaluate import load_run
 
     root = tmp_path_factory.mktemp("deploy")
     prepare_dataset("synthetic/small", data_dir=data_dir)  # the int8 accuracy reads its test split
     workdir = str(root / "run")
     make_run(workdir, dataset="synthetic/small", data_dir=data_dir, class_names=list(CANONICAL_EXPRESSIONS),
-             answer="happiness", head_scale=0.05)
+             answer="happiness", variables=to_flax(randomize_(HSNet(7, use_fgal=False))))
     card = export(workdir, str(root / "out"), int8=True)
     paths = []
     for name, load in PHOTOS.items():
         paths.append(str(root / name))
         Image.fromarray(load()).save(paths[-1])
-    return dict(workdir=workdir, out=str(root / "out"), card=card, photos=paths, root=root)
+    return dict(workdir=workdir, out=str(root / "out"), card=card, photos=paths, root=root, run=load_run(workdir))
 
 
 @pytest.mark.slow
 def test_onnx_logits_equal_the_jax_models_and_int8_is_reported(exported):
     from hsnet_jax.data.faces import detect_faces
-    from hsnet_jax.evaluate import load_run
     from hsnet_jax.faces.answers import read_photo
     from hsnet_jax.faces.crop_rule import crop_box
 
@@ -115,11 +116,11 @@ def test_onnx_logits_equal_the_jax_models_and_int8_is_reported(exported):
     crops = np.stack([crop_box(image, box, 100) for image, faces in zip(images, detect_faces(images))
                       for box in faces.boxes])
     assert len(crops) == 9  # 1 + 7 + 1 real faces
-    want = load_run(exported["workdir"]).predict(crops)
+    want = exported["run"].predict(crops)
     got = deploy.Deployment(exported["out"]).logits(crops)
     relative = np.abs(got - want).max() / np.abs(want).max()
     print(f"ONNX vs JAX logits: max relative difference {relative:.2e}")
-    assert relative <= 1e-4 and np.ptp(want[:, 0]) > 1e-3  # the faces' logits do differ
+    assert relative <= 1e-4 and np.ptp(want[:, 0]) > 1e-2  # the faces' logits do differ
     int8 = exported["card"]["int8"]
     print(f"int8: test accuracy {int8['test_accuracy']:.4f} vs float {int8['float_test_accuracy']:.4f}, "
           f"agreement {int8['agreement']:.4f} on {int8['test_examples']} images")
@@ -174,8 +175,6 @@ def test_deploy_in_a_slim_venv_prints_predicts_json(exported, slim_python):
 
 @pytest.mark.slow
 def test_jax_export_reloads_without_flax(exported, slim_python):
-    from hsnet_jax.evaluate import load_run
-
     crops = np.random.default_rng(0).integers(0, 256, (3, 100, 100, 3), dtype=np.uint8)
     np.save(exported["root"] / "crops.npy", crops)
     load = ("import sys, jax, numpy as np; exp = jax.export.deserialize(open(sys.argv[1], 'rb').read()); "
@@ -185,5 +184,5 @@ def test_jax_export_reloads_without_flax(exported, slim_python):
                              str(exported["root"] / "crops.npy"), str(exported["root"] / "logits.npy")],
                             env=dict(os.environ, JAX_PLATFORMS="cpu"), capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    got, want = np.load(exported["root"] / "logits.npy"), load_run(exported["workdir"]).predict(crops)
+    got, want = np.load(exported["root"] / "logits.npy"), exported["run"].predict(crops)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
