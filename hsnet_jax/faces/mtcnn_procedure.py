@@ -218,8 +218,10 @@ class Procedure:
     def _refine(self, sums: np.ndarray, boxes: np.ndarray, net: Callable, size: int, threshold: float):
         found, ok = crops(sums, boxes, size)
         boxes = boxes[ok]
-        outs = [np.asarray(o)[:len(found)] for o in net(found)] if len(found) else \
-            [np.zeros((0, 4), _F32)] + ([np.zeros((0, 10), _F32)] if size == 48 else []) + [np.zeros(0, _F32)]
+        if len(found):
+            outs = [np.asarray(o)[:len(found)] for o in net(found)]
+        else:  # every box outside the image: the networks' outputs for no crop
+            outs = [np.zeros((0, w), _F32) for w in ((4, 10) if size == 48 else (4,))] + [np.zeros(0, _F32)]
         keep = outs[-1] > threshold
         scored = np.concatenate([boxes[keep, :4], outs[-1][keep, None]], 1)
         return scored, [o[keep] for o in outs[:-1]]
