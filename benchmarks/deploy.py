@@ -6,13 +6,15 @@ detection through `hsnet_jax.deploy` against the JAX path of `predict --detect_f
 
 Builds a throwaway run with random weights (tests/handmade_run.py: the trainer's config and
 checkpoint format) and exports it with convert/export_model.py --int8. Prints one JSON object:
-- `*_batch1_ms_per_face`: median latency of one face crop [1, 100, 100, 3] -> probabilities;
+- `*_batch1_ms_per_face`: median latency of one face crop [1, 100, 100, 3] -> probabilities
+  (JAX: the exported `hsnet.jaxexport`, the model's own program, at exactly that batch size);
 - `*_batch32_faces_per_s`: throughput at batch 32; medians over `repeats` runs taken in turn
   (JAX, ONNX float, ONNX int8, JAX, ...), after one untimed run each (JAX compiles there);
 - `photos_per_s_deploy` / `photos_per_s_jax`: `photos` photos (group, astronaut, Grace Hopper
   in turn) read, detected, cropped and answered, models loaded and compiled beforehand:
   `Deployment.predict_files` (ONNX Runtime) against `hsnet_jax.faces.answers` with the JAX
-  detector and the run's `load_run` forward (what `predict_files` runs after loading);
+  detector and the run's `load_run` forward (what `predict_files` runs after loading; it pads
+  the faces to the config's `eval_batch_size`, 64 here);
 - with `--commands`: seconds of `python -m hsnet_jax.deploy DIR PHOTOS` and
   `python -m hsnet_jax.predict --workdir RUN --detect_face PHOTOS` as a user runs them once
   (imports, loading and, for predict, XLA compilation included).
@@ -36,7 +38,7 @@ import onnxruntime
 import skimage.data
 from PIL import Image
 
-from convert.export_model import export
+from convert.export_model import JAX_FILE, export
 from hsnet_jax import deploy
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.data.faces import detect_faces
@@ -60,11 +62,12 @@ def _median_time(run, repeats: int) -> float:
 
 def time_models(workdir: str, out: str, repeats: int) -> dict[str, float]:
     crops = np.random.default_rng(0).integers(0, 256, (32, STORED, STORED, 3), dtype=np.uint8)
-    run = load_run(workdir)
+    with open(os.path.join(out, JAX_FILE), "rb") as f:  # the model at exactly this batch size
+        exported = jax.export.deserialize(f.read())
     sessions = {name: onnxruntime.InferenceSession(os.path.join(out, file), providers=["CPUExecutionProvider"])
                 for name, file in (("onnx_float", deploy.FILES[0]), ("onnx_int8", deploy.INT8_FILE))}
-    runners = {"jax": run.predict, **{name: (lambda x, s=s: s.run(["probabilities"], {"images": x})[0])
-                                      for name, s in sessions.items()}}
+    runners = {"jax": lambda x: np.asarray(exported.call(x)[0]),
+               **{name: (lambda x, s=s: s.run(["probabilities"], {"images": x})[0]) for name, s in sessions.items()}}
     result = {}
     for batch in (1, 32):
         x = crops[:batch]
