@@ -13,8 +13,8 @@ $(VENV)/.runtime: setup.cfg pyproject.toml
 	$(PIP) -e .
 	touch $@
 
-# torch and facenet-pytorch are for the weight converters and the PyTorch reference tests
-# only; training, preparation (face crops included) and prediction never import them. facenet-pytorch 2.6.0 pins
+# torch and facenet-pytorch are for the weight converters, the ONNX export (with onnx,
+# onnxscript, onnxruntime from the test extra) and the PyTorch reference tests only; training, preparation (face crops included) and prediction never import them. facenet-pytorch 2.6.0 pins
 # torch<2.3 and numpy<2 but works with these releases, hence --no-deps.
 $(VENV)/.test: $(VENV)/.runtime
 	$(PIP) -e '.[test]'

@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
         raise HSNetError("--largest_face and --max_side need --detect_face")
     if args.max_side is not None and args.max_side < 20:
         raise HSNetError(f"--max_side {args.max_side}: must be at least 20 (MTCNN's smallest face)")
-    from hsnet_jax.inference.prediction import format_table, predict_files
+    from hsnet_jax.faces.answers import format_table
+    from hsnet_jax.inference.prediction import predict_files
 
     results = predict_files(args.workdir, args.images, args.detect_face, args.which, args.largest_face,
                             args.max_side, args.annotate)

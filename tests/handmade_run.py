@@ -49,19 +49,11 @@ def random_variables(model, seed: int = 0) -> dict:
     return jax.tree_util.tree_map_with_path(draw, dict(shapes))
 
 
-def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str,
-             fgal: bool = False) -> None:
-    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`."""
-    os.makedirs(workdir, exist_ok=True)
-    config = base_config(dataset)
-    config.data_dir = data_dir
-    config.image_size = IMAGE_SIZE
-    config.eval_batch_size = 64
-    config.model.use_fgal = fgal
-    model = create_model(config, len(class_names))
+def answering_variables(model, answer: int, fgal: bool) -> dict:
+    """Random weights whose head gives every image the logits `LOGIT * onehot(answer)`."""
     variables = random_variables(model)
-    logits = np.zeros(len(class_names), np.float32)
-    logits[class_names.index(answer)] = LOGIT
+    logits = np.zeros(model.num_classes, np.float32)
+    logits[answer] = LOGIT
     params = variables["params"]
     if fgal:
         for j, level in enumerate("abc"):
@@ -71,6 +63,22 @@ def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str
                                          "bias": bias.astype(np.float32)}
     else:
         params["classifier"] = {"kernel": np.zeros_like(params["classifier"]["kernel"]), "bias": logits}
+    return variables
+
+
+def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str,
+             fgal: bool = False, image_size: int = IMAGE_SIZE, variables: dict | None = None) -> None:
+    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`,
+    or, given `variables` (HSNet's {"params", "batch_stats"}, no FGAL), for that network."""
+    os.makedirs(workdir, exist_ok=True)
+    config = base_config(dataset)
+    config.data_dir = data_dir
+    config.image_size = image_size
+    config.eval_batch_size = 64
+    config.model.use_fgal = fgal
+    model = create_model(config, len(class_names))
+    if variables is None:
+        variables = answering_variables(model, class_names.index(answer), fgal)
     checkpoint.save_run_config(workdir, config)
     manager = checkpoint.open_manager(workdir, "best")
     checkpoint.save(manager, 1, variables, dict(epoch=1, class_names=class_names, dataset=dataset,

@@ -1,6 +1,8 @@
-"""Face detection in JAX (hsnet_jax/faces/detect.py) against facenet-pytorch's MTCNN on real photos:
-the same faces, boxes and landmarks within 1 pixel, probabilities within 1e-4; and its pieces
-(area resizing, NMS) against the torch / torchvision functions facenet calls."""
+"""Face detection in JAX (hsnet_jax/faces/detect.py: the procedure of hsnet_jax/faces/mtcnn_procedure.py
+on the Flax networks) against facenet-pytorch's single-image `MTCNN.detect` on real photos: the
+same faces, boxes and landmarks within 1 pixel, probabilities within 1e-4; its pieces (area
+resizing, NMS) against the torch / torchvision functions facenet calls; and a photo's faces the
+same to the bit alone, in a batch and in another order."""
 
 import numpy as np
 import pytest
@@ -12,22 +14,23 @@ from torch.nn.functional import interpolate
 from torchvision.ops import batched_nms
 
 from hsnet_jax.faces import detect
+from hsnet_jax.faces import mtcnn_procedure as procedure
 from tests import photos
 
 
 def test_area_resize_is_torchs_to_the_bit():
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (2, 37, 53, 3), dtype=np.uint8)
-    sums = detect.integral(images)
+    sums = procedure.integral(images)
     regions = [(0, 0, 0, 37, 53, 24, 24), (1, 3, 5, 20, 50, 24, 24), (0, 10, 2, 14, 9, 48, 48),
                (1, 0, 0, 37, 53, 23, 32)]
     for b, y0, x0, y1, x1, oh, ow in regions:
         crop = torch.from_numpy(images[b:b + 1, y0:y1, x0:x1].astype(np.float32)).permute(0, 3, 1, 2)
         want = interpolate(crop, size=(oh, ow), mode="area").permute(0, 2, 3, 1).numpy()
-        got = detect.area_resize(sums, b, y0, x0, y1, x1, oh, ow)
+        got = procedure.area_resize(sums, b, y0, x0, y1, x1, oh, ow)
         np.testing.assert_array_equal(got, want)
     whole = interpolate(torch.from_numpy(images.astype(np.float32)).permute(0, 3, 1, 2), size=(22, 31), mode="area")
-    np.testing.assert_array_equal(detect.resize_whole(sums, 22, 31), whole.permute(0, 2, 3, 1).numpy())
+    np.testing.assert_array_equal(procedure.resize_whole(sums, 22, 31), whole.permute(0, 2, 3, 1).numpy())
 
 
 def test_nms_is_torchvisions_batched_nms():
@@ -38,7 +41,7 @@ def test_nms_is_torchvisions_batched_nms():
     groups = rng.integers(0, 3, 300)
     for threshold in (0.5, 0.7):
         want = batched_nms(torch.from_numpy(boxes), torch.from_numpy(scores), torch.from_numpy(groups), threshold)
-        np.testing.assert_array_equal(detect.nms(boxes, scores, groups, threshold), want.numpy())
+        np.testing.assert_array_equal(procedure.nms(boxes, scores, groups, threshold), want.numpy())
 
 
 def test_bucket_sizes():
@@ -86,14 +89,17 @@ def test_same_faces_as_facenet_on_real_photos(facenet):
 
 
 @pytest.mark.slow
-def test_a_batch_of_same_sized_photos_finds_each_ones_faces():
-    group = photos.group_photo()
+def test_a_photo_gets_the_same_faces_alone_in_a_batch_and_in_another_order():
+    group, astronaut = photos.group_photo(), skimage.data.astronaut()
     detector = detect.Detector()
+    alone = detector.detect([group])[0]
     batch = detector.detect(np.stack([group, group[:, ::-1], np.zeros_like(group)]))
-    alone = detector.detect(group[None])[0]
-    assert [len(f) for f in batch] == [7, 7, 0]
-    np.testing.assert_allclose(batch[0].boxes, alone.boxes, atol=1e-3)
-    np.testing.assert_allclose(batch[0].probs, alone.probs, atol=1e-6)
+    reordered = detector.detect([astronaut, np.zeros_like(group), group])
+    assert [len(f) for f in batch] == [7, 7, 0] and len(alone) == 7
+    for other in (batch[0], reordered[2]):  # bit for bit, as facenet's single-image detect
+        for field in ("boxes", "probs", "landmarks"):
+            np.testing.assert_array_equal(getattr(other, field), getattr(alone, field))
+    np.testing.assert_array_equal(reordered[0].boxes, detector.detect([astronaut])[0].boxes)
     # The mirrored photo's faces are the mirrored boxes (MTCNN is not exactly mirror-symmetric).
     mirrored = np.sort(900 - batch[1].boxes[:, [2, 0]], axis=0)
     np.testing.assert_allclose(mirrored, np.sort(alone.boxes[:, [0, 2]], axis=0), atol=12)

@@ -19,7 +19,7 @@ from PIL import Image
 from hsnet_jax.data.boxes import BoxBuilder
 from hsnet_jax.data.builder import Examples, Records, carve_validation, check_labels, one_line
 from hsnet_jax.data.errors import LayoutError
-from hsnet_jax.faces.crops import points_in_crop
+from hsnet_jax.faces.crop_rule import points_in_crop
 
 LIST_DIR, IMAGE_DIR = "Manually_Annotated_file_lists", "Manually_Annotated_Images"
 LISTS = {"training.csv": "train", "validation.csv": "test"}  # the test set is not public

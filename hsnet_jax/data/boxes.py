@@ -20,7 +20,7 @@ from PIL import Image
 
 from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.data.builder import ManualBuilder, Records
-from hsnet_jax.faces.crops import MARGIN, crop_box
+from hsnet_jax.faces.crop_rule import MARGIN, crop_box
 from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
 
 Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in the photo's pixels

@@ -1,7 +1,7 @@
 """Decoding a manual download's image files into one uint8 array, reporting every bad file.
 
 Images are decoded once, at preparation, with PIL in a small thread pool (PIL releases the GIL
-while decoding) by `load_rgb`, the one decoder of this package (prepare and predict): EXIF
+while decoding) by `load_rgb` (`hsnet_jax.faces.photo`), the one decoder of this package (prepare and predict): EXIF
 orientation applied (a phone photo stored sideways comes out upright), transparency
 composited on white, 16-bit greyscale scaled to 8 bits, then RGB; then resized to the
 dataset's stored size. A file PIL cannot decode (unreadable, truncated, not an image) is never
@@ -17,9 +17,11 @@ import os
 from typing import Callable, Sequence
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from hsnet_jax.data.errors import CorruptImageError
+# The decoder lives in the jax-free hsnet_jax.faces.photo (deploy reads photos with it too).
+from hsnet_jax.faces.photo import BACKGROUND, DECODE_ERRORS, load_rgb, to_rgb  # noqa: F401
 from hsnet_jax.runtime.progress import Progress
 
 # A transform applied after decoding, e.g. the MTCNN face crop, to a few full-size images at a
@@ -27,33 +29,6 @@ from hsnet_jax.runtime.progress import Progress
 # ([S, S, 3], flag) each, the flag marking images it handled by a fallback (no face found).
 Transform = Callable[[Sequence[np.ndarray]], list[tuple[np.ndarray, bool]]]
 TRANSFORM_CHUNK = 16  # images decoded ahead and transformed together
-
-# The colour transparent pixels become (RGBA, LA, PA, palette or RGB with a transparent colour).
-BACKGROUND = (255, 255, 255)
-# What PIL raises for a file it cannot decode.
-DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
-
-
-def to_rgb(image: Image.Image) -> Image.Image:
-    """Any PIL image -> upright 8-bit RGB: EXIF orientation applied, alpha composited on
-    BACKGROUND (so transparent pixels are BACKGROUND whatever colour is stored under them),
-    16/32-bit greyscale (I;16, I) scaled from 0..65535 and float (F) clipped to 0..255."""
-    image = ImageOps.exif_transpose(image)
-    if image.mode.startswith("I") or image.mode == "F":
-        pixels = np.asarray(image, np.float64)
-        if image.mode != "F" and (image.mode.startswith("I;16") or pixels.max(initial=0) > 255):
-            pixels = pixels / 257.0  # 65535 -> 255
-        image = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "L")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        image = Image.alpha_composite(Image.new("RGBA", rgba.size, BACKGROUND + (255,)), rgba)
-    return image.convert("RGB")
-
-
-def load_rgb(path: str) -> np.ndarray:
-    """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable."""
-    with Image.open(path) as image:
-        return np.asarray(to_rgb(image))
 
 
 def resize_square(image: Image.Image, size: int) -> np.ndarray:

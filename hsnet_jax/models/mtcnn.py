@@ -2,9 +2,10 @@
 
 P-Net proposes face windows on every level of an image pyramid (fully convolutional, stride 2,
 12-pixel cells), R-Net (24x24 crops) and O-Net (48x48 crops, plus five landmarks) re-score and
-refine them. The detection procedure around them is `hsnet_jax.faces.detect`. Parameter names are
-facenet-pytorch's module names (`conv1`, `prelu1`, `dense4`, ...) so that `convert/port_mtcnn.py`
-maps each state-dict key mechanically; the ported weights ship as `hsnet_jax/assets/mtcnn.npz`.
+refine them. The detection procedure around them is `hsnet_jax.faces.mtcnn_procedure`
+(`hsnet_jax.faces.detect` hands it these networks). Parameter names are facenet-pytorch's module
+names (`conv1`, `prelu1`, `dense4`, ...) so that `convert/port_mtcnn.py` maps each state-dict
+key mechanically; the ported weights ship as `hsnet_jax/assets/mtcnn.npz`.
 
 Two PyTorch details matter for parity: the max pools use `ceil_mode=True` (a partial window at
 the bottom/right edge is kept), and R-Net/O-Net flatten their last feature map in (W, H, C)

@@ -1,0 +1,114 @@
+"""From photo files to labelled faces and the table printed: the part of `predict --detect_face`
+that does not need a model runtime, shared by `hsnet_jax.predict` (JAX) and `hsnet_jax.deploy` (ONNX Runtime) so both
+read, detect, crop and answer in JSON alike. numpy and Pillow only."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+from PIL import Image
+
+from hsnet_jax.errors import HSNetError
+from hsnet_jax.faces.crop_rule import crop_box
+from hsnet_jax.faces.mtcnn_procedure import MIN_FACE_SIZE, Faces, too_small
+from hsnet_jax.faces.photo import DECODE_ERRORS, to_rgb, unreadable
+
+Result = dict[str, Any]
+FaceCrops = dict[int, list[tuple[list[float], np.ndarray]]]
+
+
+def read_photo(path: str) -> np.ndarray:
+    """The upright RGB uint8 photo; HSNetError naming the file when it cannot be decoded."""
+    try:
+        with Image.open(path) as image:
+            return np.asarray(to_rgb(image))
+    except DECODE_ERRORS as e:
+        raise HSNetError(unreadable(path, e)) from None
+
+
+def read_photos(paths: Sequence[str], results: list[Result]) -> dict[int, np.ndarray]:
+    """{index: photo} of the readable paths; the others get their error in `results`."""
+    photos = {}
+    for i, path in enumerate(paths):
+        try:
+            photos[i] = read_photo(path)
+        except HSNetError as e:
+            results[i]["error"] = str(e)
+    return photos
+
+
+def find_faces(paths: Sequence[str], photos: dict[int, np.ndarray], size: int, largest_face: bool,
+               max_side: int | None, results: list[Result],
+               detect: Callable[[list[np.ndarray], int | None], list[Faces]]) -> FaceCrops:
+    """(box, face crop) per face (largest first; only the largest with `largest_face`) of each
+    photo, found by `detect(photos, max_side)`; a photo too small for detection or without a
+    face gets an error in `results`."""
+    for i in [i for i, photo in photos.items() if too_small(photo)]:
+        h, w = photos.pop(i).shape[:2]
+        results[i]["error"] = (f"{paths[i]}: {w}x{h} pixels is too small for face detection (MTCNN needs "
+                               f"at least {MIN_FACE_SIZE} on each side)")
+    order = list(photos)
+    faces = {}
+    for i, f in zip(order, detect([photos[i] for i in order], max_side)):
+        if not len(f):
+            results[i]["error"] = f"{paths[i]}: no face found"
+            continue
+        boxes = f.boxes[:1] if largest_face else f.boxes
+        faces[i] = [([round(float(v), 2) for v in box], crop_box(photos[i], box, size)) for box in boxes]
+    return faces
+
+
+def labelled(class_names: Sequence[str], p: np.ndarray) -> Result:
+    return {"prediction": class_names[int(np.argmax(p))],
+            "probabilities": {name: float(q) for name, q in zip(class_names, p)}}
+
+
+def answer(results: list[Result], faces: FaceCrops, probabilities: np.ndarray, class_names: Sequence[str],
+           detect_face: bool, largest_face: bool) -> dict[int, list[Result]]:
+    """Fills `results` with each face's (or whole image's) answer from `probabilities` [faces,
+    classes] in the order of `faces` (`hsnet_jax.inference.metrics.softmax` of the logits: float64,
+    the same numbers from the same logits whatever runtime made them); returns the answers per
+    photo (for annotation)."""
+    rows = iter(probabilities)
+    answers = {}
+    for i, found in faces.items():
+        answers[i] = [{"box": box, **labelled(class_names, next(rows))} for box, _ in found]
+        if not detect_face:
+            del answers[i][0]["box"]
+        results[i].update(answers[i][0] if largest_face or not detect_face else {"faces": answers[i]})
+    return answers
+
+
+def _rows(results: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """(file, face number, box, answer) per predicted face or image."""
+    rows = []
+    for r in results:
+        if "faces" in r:
+            rows += [(r["file"], str(n), ",".join(f"{v:.0f}" for v in f["box"]), f)
+                     for n, f in enumerate(r["faces"], 1)]
+        elif "prediction" in r:
+            rows.append((r["file"], "", ",".join(f"{v:.0f}" for v in r["box"]) if "box" in r else "", r))
+    return rows
+
+
+def format_table(results: list[dict[str, Any]]) -> str:
+    """One row per predicted face (or image without --detect_face): file, [face number, box
+    x0,y0,x1,y1,] predicted expression, then each class's probability."""
+    rows = _rows(results)
+    if not rows:
+        return ""
+    names = list(rows[0][3]["probabilities"])
+    with_box = any(box for _, _, box, _ in rows)
+    columns = [("image", [r[0] for r in rows])]
+    if with_box:
+        columns += [("face", [r[1] for r in rows]), ("box", [r[2] for r in rows])]
+    columns += [("prediction", [r[3]["prediction"] for r in rows])]
+    widths = [max(len(title), *(len(v) for v in values)) for title, values in columns]
+    p_widths = [max(len(n), 6) for n in names]
+    lines = ["  ".join(f"{title:<{w}}" for (title, _), w in zip(columns, widths)) + "  "
+             + "  ".join(f"{n:>{w}}" for n, w in zip(names, p_widths))]
+    for k, row in enumerate(rows):
+        lines.append("  ".join(f"{values[k]:<{w}}" for (_, values), w in zip(columns, widths)) + "  "
+                     + "  ".join(f"{row[3]['probabilities'][n]:>{w}.4f}" for n, w in zip(names, p_widths)))
+    return "\n".join(lines)
