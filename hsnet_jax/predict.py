@@ -1,6 +1,7 @@
 """`python -m hsnet_jax.predict --workdir DIR [--detect_face] [--json] [--annotate OUT] IMAGE...`:
 the expression on each photo (each face of it with `--detect_face`), with the class
-probabilities.
+probabilities; with `--video CLIP...` every face of every frame, tracked
+(`hsnet_jax.inference.video`).
 
 Each image is decoded by `hsnet_jax.data.reading.to_rgb` (EXIF orientation, transparency on
 white, 16-bit greyscale) and goes the way the run's dataset went at preparation and
@@ -27,6 +28,7 @@ from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.evaluate import load_run
+from hsnet_jax.inference import video
 from hsnet_jax.metrics import softmax
 
 
@@ -139,9 +141,15 @@ def format_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _report(errors: list[str]) -> int:
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     parser.add_argument("--workdir", required=True, help="the run directory of hsnet_jax.train")
     parser.add_argument("--detect_face", action="store_true",
                         help="predict every face MTCNN finds (largest first) instead of the whole picture")
@@ -154,8 +162,21 @@ def main(argv: list[str] | None = None) -> int:
                         help="write a copy of each photo with every face boxed and labelled into DIR")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--which", default="best", choices=checkpoint.WHICH, help="checkpoint (default best)")
+    parser.add_argument("--video", nargs="+", action="extend", metavar="CLIP",
+                        help="videos: every face of every frame tracked (--annotate: the labelled copy, a file "
+                             "or, for several videos, a folder)")
+    parser.add_argument("--output", metavar="TABLE",
+                        help="with --video: the table, .csv or .jsonl (default: CSV on stdout)")
+    parser.add_argument("--every", type=int, default=1, metavar="N", help="with --video: every Nth frame")
+    parser.add_argument("--smooth", type=float, metavar="SECONDS",
+                        help="with --video: also each track's probabilities averaged over the last SECONDS")
     args = parser.parse_args(argv)
+    if bool(args.video) == bool(args.images):
+        parser.error("give either IMAGE files or --video CLIP")
     try:
+        if args.video:
+            return _report(video.predict_videos(args.workdir, args.video, args.output, args.annotate, args.every,
+                                                args.smooth, args.which, args.max_side))
         if (args.largest_face or args.max_side) and not args.detect_face:
             raise HSNetError("--largest_face and --max_side need --detect_face")
         if args.max_side is not None and args.max_side < 20:

@@ -1,0 +1,1 @@
+"""Faces: detection, crops, tracking and drawing."""
