@@ -6,7 +6,7 @@ plus where each face was pasted, so tests know the truth."""
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import av
 import numpy as np
@@ -85,16 +85,15 @@ def leaving(n: int = 16, gap: range = range(6, 13), short_gap: int = 3, width: i
     return frames
 
 
-def write(path: str, frames: Sequence[np.ndarray], rate: int = 25, rotation: int | None = None,
+def write(path: str, frames: Iterable[np.ndarray], rate: int = 25, rotation: int | None = None,
           times: Sequence[float] | None = None, codec: str = "libx264") -> None:
     """Encodes the frames (H.264 by default, yuv444p so colours survive at any size). `rotation`
     stores a display matrix (degrees counter-clockwise, as FFmpeg reports a phone's);
-    `times` gives each frame's own timestamp in seconds (a variable frame rate)."""
-    h, w = frames[0].shape[:2]
+    `times` gives each frame's own timestamp in seconds (a variable frame rate). `frames` may
+    be a generator: they are encoded one by one."""
     time_base = Fraction(1, 1000)
     with av.open(path, "w") as container:
         stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height = w, h
         stream.pix_fmt = "yuv444p" if codec == "libx264" else "yuv420p"
         stream.codec_context.time_base = time_base
         if codec == "libx264":
@@ -102,6 +101,8 @@ def write(path: str, frames: Sequence[np.ndarray], rate: int = 25, rotation: int
         if rotation is not None:
             stream.set_display_rotation(rotation)
         for k, frame in enumerate(frames):
+            if k == 0:
+                stream.height, stream.width = frame.shape[:2]
             picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
             picture.pts = round((times[k] if times is not None else k / rate) / time_base)
             picture.time_base = time_base
