@@ -110,3 +110,16 @@ def write(path: str, frames: Iterable[np.ndarray], rate: int = 25, rotation: int
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
+
+
+def people(n: int, width: int, height: int, count: int) -> Iterable[np.ndarray]:
+    """`count` (1-4) faces a third of the frame's height, side by side, drifting (the
+    benchmark's clips); a generator, so long clips are not held in memory."""
+    side = height // 3
+    tiles = [astronaut_face(side), hopper_face(side), np.fliplr(astronaut_face(side)), np.fliplr(hopper_face(side))]
+    for k in range(n):
+        frame = canvas(width, height, k)
+        for j in range(count):
+            left = (j + 0.5) * width // count - side // 2 + round(10 * np.sin(k / 5 + j))
+            paste(frame, tiles[j], left, height // 3 + round(8 * np.cos(k / 7 + j)))
+        yield frame

@@ -53,6 +53,8 @@ class AnnotatedVideo:
         self.stream = self.container.add_stream(self.codec, rate=rate)
         self.stream.width, self.stream.height = width, height
         self.stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+        if self.codec == "libx264":
+            self.stream.options = {"preset": "veryfast"}  # 2-3x the default's speed, CRF 23 kept
         self.stream.time_base = self.stream.codec_context.time_base = time_base
         self.time_base = time_base
         self.last_pts = -1

@@ -15,7 +15,7 @@ gives the same frame saved as a lossless photo. Only a batch of frames is held a
 from __future__ import annotations
 
 import collections
-import dataclasses
+import functools
 import os
 from typing import Any, Iterator, Sequence
 
@@ -33,6 +33,9 @@ from hsnet_jax.metrics import softmax
 
 PIXELS_PER_BATCH = 2_000_000  # frames per detection batch: 8 at 640x360, 2 at 1280x720
 SPAN_FRAMES = 64  # with --annotate and --every: decoded frames held before a batch is forced
+# Faces per network call: each call is padded to a whole batch, and a batch of frames holds
+# a few faces to a few dozen, not the hundreds of an evaluation batch.
+FACE_BATCH = 16
 
 
 class TruncatedVideo(HSNetError):
@@ -43,22 +46,20 @@ class TruncatedVideo(HSNetError):
         self.rows = rows
 
 
-@dataclasses.dataclass
 class Model:
-    """A run ready for faces: its network, class names and face crop size."""
+    """A run ready for faces: its class names and face crop size at once, its network
+    (`run`, in batches of `FACE_BATCH`) compiled on first use, so videos without faces cost no
+    compilation."""
 
-    run: Run
-    size: int
-
-    @classmethod
-    def load(cls, workdir: str, which: str = "best") -> "Model":
+    def __init__(self, workdir: str, which: str = "best"):
         config = checkpoint.load_run_config(workdir)
-        size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
-        return cls(load_run(workdir, which), size)
+        self.size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
+        self.class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
+        self.workdir, self.which = workdir, which
 
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        return self.run.class_names
+    @functools.cached_property
+    def run(self) -> Run:
+        return load_run(self.workdir, self.which, FACE_BATCH)
 
 
 class Smoother:
@@ -116,7 +117,7 @@ def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float
         raise HSNetError(f"--every {every}: must be at least 1")
     if smooth is not None and smooth <= 0:
         raise HSNetError(f"--smooth {smooth}: must be a positive number of seconds")
-    model = workdir if isinstance(workdir, Model) else Model.load(workdir, which)
+    model = workdir if isinstance(workdir, Model) else Model(workdir, which)
     decoder = Decoder(path, every, all_pixels=annotate is not None)
     info = decoder.info
     if min(info.width, info.height) < MIN_FACE_SIZE:
@@ -219,7 +220,7 @@ def predict_videos(workdir: str, videos: Sequence[str], output: str | None = Non
             video_table.check_writable(target)
         except OSError as e:
             raise HSNetError(f"cannot write {target}: {e}") from None
-    model = Model.load(workdir, which)
+    model = Model(workdir, which)
     rows: list[dict[str, Any]] = []
     errors: list[str] = []
     for video in videos:

@@ -47,9 +47,17 @@ class VideoInfo:
     frames: int  # declared number of frames (0: unknown)
 
 
-def _open(path: str):
-    import av
+def require_av():
+    """PyAV, or the one-line advice to install it (it is the `video` extra)."""
+    try:
+        import av
+    except ImportError:
+        raise HSNetError("videos need PyAV: pip install 'hsnet-jax[video]' (or: pip install av)") from None
+    return av
 
+
+def _open(path: str):
+    av = require_av()
     try:
         container = av.open(path)
     except (av.FFmpegError, OSError, UnicodeDecodeError) as e:
