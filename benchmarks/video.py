@@ -9,7 +9,8 @@ the demo's input). For each clip, after one untimed pass of every path (compilat
 - video: `predict_video` on the clip (decode thread, batched detection and classification,
   tracking, rows); frames/s of the whole call;
 - photos: what `predict --detect_face` does per photo, frame after frame (PNG decode, MTCNN
-  on one photo, crops, the network), the run loaded once;
+  on one photo, crops, the network in predict's batches of eval_batch_size), the run loaded
+  once;
 - photos_batched: the same frames in one `predict --detect_face` call over all of them (every
   same-sized photo detected as one batch), the run loaded once: the best case for photos;
 - detect_jax / detect_facenet: detection alone on the decoded frames in the video path's
@@ -38,6 +39,7 @@ from PIL import Image
 from hsnet_jax import predict
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.data.faces import detect_faces
+from hsnet_jax.evaluate import Run, load_run
 from hsnet_jax.inference.video import PIXELS_PER_BATCH, Model, predict_video
 from hsnet_jax.metrics import softmax
 from tests import clips
@@ -47,23 +49,23 @@ SIZES = ((640, 360), (1280, 720))
 FACES = (1, 4)
 
 
-def per_photo(model: Model, paths: list[str]) -> None:
-    """`predict --detect_face` on each frame as its own photo (predict_files' steps)."""
+def per_photo(run: Run, size: int, paths: list[str]) -> None:
+    """`predict --detect_face` on each frame as its own photo (predict_files' steps, its run)."""
     for path in paths:
         results = [{"file": path}]
-        faces = predict.find_faces([path], {0: predict.read_photo(path)}, model.size, False, None, results)
+        faces = predict.find_faces([path], {0: predict.read_photo(path)}, size, False, None, results)
         crops = [crop for _, crop in faces.get(0, [])]
         if crops:
-            softmax(model.run.predict(np.stack(crops)))
+            softmax(run.predict(np.stack(crops)))
 
 
-def all_photos(model: Model, paths: list[str]) -> None:
+def all_photos(run: Run, size: int, paths: list[str]) -> None:
     """`predict --detect_face` over all frames in one call (one detection batch)."""
     photos = {i: predict.read_photo(p) for i, p in enumerate(paths)}
     results = [{"file": p} for p in paths]
-    faces = predict.find_faces(paths, photos, model.size, False, None, results)
+    faces = predict.find_faces(paths, photos, size, False, None, results)
     crops = [crop for found in faces.values() for _, crop in found]
-    softmax(model.run.predict(np.stack(crops)))
+    softmax(run.predict(np.stack(crops)))
 
 
 def batches(frames: list[np.ndarray]) -> list[list[np.ndarray]]:
@@ -72,7 +74,7 @@ def batches(frames: list[np.ndarray]) -> list[list[np.ndarray]]:
     return [frames[i:i + n] for i in range(0, len(frames), n)]
 
 
-def bench_clip(model: Model, facenet: MTCNN, root: str, size: tuple[int, int], count: int, frames: int,
+def bench_clip(model: Model, photo_run: Run, facenet: MTCNN, root: str, size: tuple[int, int], count: int, frames: int,
                repeats: int) -> dict:
     w, h = size
     clip = os.path.join(root, f"clip_{w}x{h}_{count}.mp4")
@@ -86,8 +88,8 @@ def bench_clip(model: Model, facenet: MTCNN, root: str, size: tuple[int, int], c
     chunks = batches(decoded)
     tasks = {
         "video": lambda: predict_video(model, clip, progress=False),
-        "photos": lambda: per_photo(model, paths),
-        "photos_batched": lambda: all_photos(model, paths),
+        "photos": lambda: per_photo(photo_run, model.size, paths),
+        "photos_batched": lambda: all_photos(photo_run, model.size, paths),
         "detect_jax": lambda: [detect_faces(chunk) for chunk in chunks],
         "detect_facenet": lambda: [facenet.detect(np.stack(chunk)) for chunk in chunks],
     }
@@ -125,10 +127,11 @@ def main(argv: list[str] | None = None) -> None:
         workdir = os.path.join(root, "run")
         make_run(workdir, dataset="synthetic/small", data_dir=os.path.join(root, "data"),
                  class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
-        model = Model(workdir)
+        model, photo_run = Model(workdir), load_run(workdir)  # predict's run: its eval_batch_size
         for size in SIZES:
             for count in FACES:
-                result["clips"].append(bench_clip(model, facenet, root, size, count, args.frames, args.repeats))
+                result["clips"].append(bench_clip(model, photo_run, facenet, root, size, count, args.frames,
+                                                  args.repeats))
                 print(json.dumps(result["clips"][-1]), flush=True)
     result["load_average_end"] = [round(v, 1) for v in os.getloadavg()]
     print(json.dumps(result, indent=2))

@@ -120,6 +120,6 @@ def people(n: int, width: int, height: int, count: int) -> Iterable[np.ndarray]:
     for k in range(n):
         frame = canvas(width, height, k)
         for j in range(count):
-            left = (j + 0.5) * width // count - side // 2 + round(10 * np.sin(k / 5 + j))
+            left = (2 * j + 1) * width // (2 * count) - side // 2 + round(10 * np.sin(k / 5 + j))
             paste(frame, tiles[j], left, height // 3 + round(8 * np.cos(k / 7 + j)))
         yield frame

@@ -160,12 +160,19 @@ class Decoder:
             return []
 
     def _short(self, count: int, last: float) -> str | None:
-        """A truncation message when the container declared more frames or seconds than decoded."""
+        """A truncation message when the stream declared more frames (by more than 2) or a
+        longer duration (by more than 3 frames; the container's, which may include a longer
+        sound track, by more than 0.5 s) than was decoded."""
+        step = 1.0 / float(self.info.rate)
+        start = float((self.stream.start_time or 0) * self.info.time_base)
+        if self.stream.duration:
+            duration, slack = float(self.stream.duration * self.info.time_base) + start, 3 * step
+        elif self.container.duration:
+            duration, slack = self.container.duration / 1e6, max(3 * step, 0.5)
+        else:
+            duration, slack = None, 0.0
         declared = self.info.frames
-        duration = self.container.duration / 1e6 if self.container.duration else None
-        step = 1.0 / float(self.info.rate) if self.info.rate else 0.0
-        if declared and count < declared or duration and last + 3 * step < duration - float(
-                (self.stream.start_time or 0) * self.info.time_base):
+        if declared and count < declared - 2 or duration and last + step + slack < duration:
             seen = (f"{count} of {declared} frames" if declared
                     else f"{count} frames, {last + step:.2f} of {duration:.2f} s")
             return f"{self.path}: truncated (decoded {seen})"
