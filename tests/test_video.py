@@ -223,11 +223,14 @@ def test_bad_input_one_line_each_nothing_half_written(run, tmp_path, capsys):
     assert open(table).read().splitlines() == [",".join(["video", "frame", "time_s", "face_id", "box", "prediction",
                                                          *CANONICAL_EXPRESSIONS])]
     assert sorted(os.listdir(out)) == ["empty_timeline.png", "table.csv"]  # no temporary file left
-    # Unwritable outputs are found before any work.
+    # Unwritable outputs, and two videos whose outputs would collide, are found before any work.
     for flag, target in (("--output", os.path.join(table, "t.csv")), ("--annotate", os.path.join(table, "a.mp4"))):
         assert predict.main(["--workdir", run, "--video", empty, flag, target]) == 1
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: cannot write {target}")
+    assert predict.main(["--workdir", run, "--video", empty, empty, "--output", table]) == 1
+    assert capsys.readouterr().err.splitlines() == ["error: two videos share a name; their annotated copies and "
+                                                    "timelines would collide: empty"]
     assert sorted(os.listdir(out)) == ["empty_timeline.png", "table.csv"]
 
 

@@ -208,6 +208,10 @@ def predict_videos(workdir: str, videos: Sequence[str], output: str | None = Non
     from hsnet_jax.inference import timeline, video_table
 
     several = len(videos) > 1
+    stems = [os.path.splitext(os.path.basename(v))[0] for v in videos]
+    if (output or annotate) and len(set(stems)) < len(stems):
+        raise HSNetError("two videos share a name; their annotated copies and timelines would collide: "
+                         + ", ".join(sorted({s for s in stems if stems.count(s) > 1})))
     targets = [p for p in [output, *(_annotated_path(annotate, v, several) for v in videos),
                            *(_timeline_path(output, annotate, v) for v in videos)] if p]
     try:
