@@ -161,14 +161,15 @@ class Decoder:
 
     def _short(self, count: int, last: float) -> str | None:
         """A truncation message when the stream declared more frames (by more than 2) or a
-        longer duration (by more than 3 frames; the container's, which may include a longer
-        sound track, by more than 0.5 s) than was decoded."""
+        longer duration (by more than 3 frames; the container's, when it also holds sound that
+        may run longer, by more than 0.5 s) than was decoded."""
         step = 1.0 / float(self.info.rate)
         start = float((self.stream.start_time or 0) * self.info.time_base)
         if self.stream.duration:
             duration, slack = float(self.stream.duration * self.info.time_base) + start, 3 * step
         elif self.container.duration:
-            duration, slack = self.container.duration / 1e6, max(3 * step, 0.5)
+            alone = len(self.container.streams) == 1
+            duration, slack = self.container.duration / 1e6, 3 * step if alone else max(3 * step, 0.5)
         else:
             duration, slack = None, 0.0
         declared = self.info.frames
