@@ -121,6 +121,7 @@ def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float
     decoder = Decoder(path, every, all_pixels=annotate is not None)
     info = decoder.info
     if min(info.width, info.height) < MIN_FACE_SIZE:
+        decoder.container.close()
         raise HSNetError(f"{path}: {info.width}x{info.height} pixels is too small for face detection "
                          f"(MTCNN needs at least {MIN_FACE_SIZE} on each side)")
     names = model.class_names
