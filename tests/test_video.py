@@ -231,6 +231,11 @@ def test_bad_input_one_line_each_nothing_half_written(run, tmp_path, capsys):
     assert predict.main(["--workdir", run, "--video", empty, empty, "--output", table]) == 1
     assert capsys.readouterr().err.splitlines() == ["error: two videos share a name; their annotated copies and "
                                                     "timelines would collide: empty"]
+    for flags, message in ((["--every", "0"], "--every 0: must be at least 1"),
+                           (["--smooth", "-1"], "--smooth -1.0: must be a positive number of seconds")):
+        assert predict.main(["--workdir", run, "--video", empty, "--output", table, *flags]) == 1
+        captured = capsys.readouterr()
+        assert captured.err.splitlines() == [f"error: {message}"] and captured.out == ""
     assert sorted(os.listdir(out)) == ["empty_timeline.png", "table.csv"]
 
 

@@ -102,6 +102,13 @@ def _progress(frames: Iterator[Frame], total: int, desc: str) -> Iterator[Frame]
             bar.update(1)
 
 
+def _check_options(every: int, smooth: float | None) -> None:
+    if every < 1:
+        raise HSNetError(f"--every {every}: must be at least 1")
+    if smooth is not None and smooth <= 0:
+        raise HSNetError(f"--smooth {smooth}: must be a positive number of seconds")
+
+
 def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float | None = None,
                   which: str = "best", max_side: int | None = None, annotate: str | None = None,
                   progress: bool = True) -> list[dict[str, Any]]:
@@ -113,10 +120,7 @@ def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float
     labelled copy to. A video that breaks off raises `TruncatedVideo` carrying the rows of its
     decodable part (the annotated copy is still completed); others raise `HSNetError`.
     """
-    if every < 1:
-        raise HSNetError(f"--every {every}: must be at least 1")
-    if smooth is not None and smooth <= 0:
-        raise HSNetError(f"--smooth {smooth}: must be a positive number of seconds")
+    _check_options(every, smooth)
     model = workdir if isinstance(workdir, Model) else Model(workdir, which)
     decoder = Decoder(path, every, all_pixels=annotate is not None)
     info = decoder.info
@@ -208,6 +212,7 @@ def predict_videos(workdir: str, videos: Sequence[str], output: str | None = Non
 
     from hsnet_jax.inference import timeline, video_table
 
+    _check_options(every, smooth)
     several = len(videos) > 1
     stems = [os.path.splitext(os.path.basename(v))[0] for v in videos]
     if (output or annotate) and len(set(stems)) < len(stems):
