@@ -1,6 +1,7 @@
 """`python -m hsnet_jax.predict --workdir DIR [--detect_face] [--json] [--annotate OUT] IMAGE...`:
 the expression on each photo (each face of it with `--detect_face`), with the class
-probabilities, as a table or JSON. How each image is read, cropped and predicted:
+probabilities, as a table or JSON; with `--video CLIP...` every face of every frame, tracked
+(`hsnet_jax.inference.video`). How each image is read, cropped and predicted:
 `hsnet_jax.inference.prediction`. An unreadable file or, with `--detect_face`, a photo without
 a face gets its own `error:` line; the other images are still predicted and the exit status is 1.
 """
@@ -17,7 +18,7 @@ from hsnet_jax.runtime import cli
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    parser.add_argument("images", nargs="*", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     parser.add_argument("--workdir", required=True, help="the run directory of hsnet_jax.train")
     parser.add_argument("--detect_face", action="store_true",
                         help="predict every face MTCNN finds (largest first) instead of the whole picture")
@@ -30,7 +31,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="write a copy of each photo with every face boxed and labelled into DIR")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--which", default="best", help="checkpoint: best or latest (default best)")
+    parser.add_argument("--video", nargs="+", action="extend", metavar="CLIP",
+                        help="videos: every face of every frame tracked (--annotate: the labelled copy, a file "
+                             "or, for several videos, a folder)")
+    parser.add_argument("--output", metavar="TABLE",
+                        help="with --video: the table, .csv or .jsonl (default: CSV on stdout)")
+    parser.add_argument("--every", type=int, default=1, metavar="N", help="with --video: every Nth frame")
+    parser.add_argument("--smooth", type=float, metavar="SECONDS",
+                        help="with --video: also each track's probabilities averaged over the last SECONDS")
     args = parser.parse_args(argv)
+    if bool(args.video) == bool(args.images):
+        parser.error("give either IMAGE files or --video CLIP")
+    if args.video:
+        from hsnet_jax.inference import video
+
+        return _report(video.predict_videos(args.workdir, args.video, args.output, args.annotate, args.every,
+                                            args.smooth, args.which, args.max_side))
     if (args.largest_face or args.max_side) and not args.detect_face:
         raise HSNetError("--largest_face and --max_side need --detect_face")
     if args.max_side is not None and args.max_side < 20:
@@ -40,13 +56,17 @@ def main(argv: list[str] | None = None) -> int:
 
     results = predict_files(args.workdir, args.images, args.detect_face, args.which, args.largest_face,
                             args.max_side, args.annotate)
-    failed = [r for r in results if "error" in r]
-    for r in failed:
-        print(f"error: {r['error']}", file=sys.stderr)
     output = json.dumps(results, indent=2) if args.json else format_table(results)
     if output:
         print(output)
-    return 1 if failed else 0
+    return _report([r["error"] for r in results if "error" in r])
+
+
+def _report(errors: list[str]) -> int:
+    """One `error:` line per failed file or video; the exit status."""
+    for line in errors:
+        print(f"error: {line}", file=sys.stderr)
+    return 1 if errors else 0
 
 
 if __name__ == "__main__":

@@ -1,2 +1,2 @@
 """A trained network at work: the evaluation forward path, reports and metrics, their
-figures, and predictions on photos."""
+figures, and predictions on photos and videos."""

@@ -48,9 +48,11 @@ class Run:
     predict_with_gates: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
-def load_run(workdir: str, which: str = "best", model: nn.Module | None = None) -> Run:
+def load_run(workdir: str, which: str = "best", model: nn.Module | None = None,
+             batch_size: int | None = None) -> Run:
     """The run's class names and checkpoint `which`, behind the trainer's one
-    evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded).
+    evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded), in
+    batches of `batch_size` (default the run's eval_batch_size; every call is padded to it).
     `model`: the network the run was trained with when it was handed to the loop rather than
     described by the config."""
     config = checkpoint.load_run_config(workdir)
@@ -58,10 +60,11 @@ def load_run(workdir: str, which: str = "best", model: nn.Module | None = None) 
     model = model if model is not None else create_model(config, len(class_names))
     variables = checkpoint.restore_variables(workdir, which, expected=architecture(model))
     mesh = make_mesh()
-    forward = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
+    batch_size = batch_size or config.eval_batch_size
+    forward = make_predict_fn(model, config.image_size, mesh, batch_size)
     with_gates = None
     if model.use_fgal:
-        gated = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size, with_gates=True)
+        gated = make_predict_fn(model, config.image_size, mesh, batch_size, with_gates=True)
         with_gates = lambda images: gated(variables, images)  # noqa: E731
     return Run(class_names, lambda images: forward(variables, images), with_gates)
 

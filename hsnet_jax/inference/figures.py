@@ -14,7 +14,8 @@ RIGHT, WRONG = "#1a7f37", "#cf222e"  # title colours of the examples grid
 LEVELS = ("A", "B", "C")  # FGAL's levels, from the largest feature map (F^A) to the smallest
 
 
-def _pyplot():
+def pyplot():
+    """matplotlib.pyplot on the Agg backend (files only, no display): every figure of the package."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,7 +93,7 @@ def plot_examples(images: np.ndarray, cells: Sequence[dict[str, Any]], path: str
     `cells`: {"index" (into `images`), "true", "predicted", "probability", "right"} per face,
     grouped by true class (`hsnet_jax.evaluate` chooses them with `example_indices`).
     """
-    plt = _pyplot()
+    plt = pyplot()
     rows: dict[str, list[dict[str, Any]]] = {}
     for cell in cells:
         rows.setdefault(cell["true"], []).append(cell)
@@ -118,7 +119,7 @@ def plot_examples(images: np.ndarray, cells: Sequence[dict[str, Any]], path: str
 def plot_gates(gates: dict[str, Any], path: str, title: str | None = None) -> None:
     """FGAL's mean gates per true class (`hsnet_jax.inference.metrics.gates_per_class`) as grouped bars:
     which level of the hierarchy each expression leans on. Classes without samples are left out."""
-    plt = _pyplot()
+    plt = pyplot()
     names = [name for name, value in gates.items() if value is not None]
     x = np.arange(len(names))
     fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2.0), 3.6))
