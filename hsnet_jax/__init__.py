@@ -26,7 +26,7 @@ def hand_ctrl_c_to_the_command() -> None:
 # Only for the commands that run under `cli.run`; a program that imports the package (and
 # the benchmarks, whose temporary directories must be removed) keeps Python's handler.
 _COMMANDS = ("hsnet_jax.train", "hsnet_jax.evaluate", "hsnet_jax.predict", "hsnet_jax.ablate",
-             "hsnet_jax.data.prepare")
+             "hsnet_jax.data.prepare", "hsnet_jax.serve")
 _argv = getattr(sys, "orig_argv", [])
 if "-m" in _argv[:-1] and _argv[_argv.index("-m") + 1] in _COMMANDS:
     signal.signal(signal.SIGINT, _ctrl_c_while_starting)

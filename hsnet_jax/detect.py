@@ -282,3 +282,10 @@ class Detector:
             order = np.argsort((b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]))[::-1]
             faces.append(Faces(b[order, :4], b[order, 4], p[order]))
         return faces
+
+    def warm(self, candidates: Sequence[int] = (16, 32)) -> None:
+        """Compiles R-Net and O-Net for these padded candidate counts (`bucket`), so that a
+        server's first faces do not wait for it; P-Net compiles per photo size on first use."""
+        for n in candidates:
+            for net, size, name in ((_rnet, 24, "rnet"), (_onet, 48, "onet")):
+                _run_padded(net, self.variables[name], np.zeros((n, size, size, 3), _F32))

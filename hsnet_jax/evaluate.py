@@ -46,9 +46,10 @@ class Run:
     predict_with_gates: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
 
 
-def load_run(workdir: str, which: str = "best") -> Run:
+def load_run(workdir: str, which: str = "best", batch_size: int | None = None) -> Run:
     """The run's class names and checkpoint `which`, behind the trainer's one
-    evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded)."""
+    evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded) compiled
+    for `batch_size` images (default: the run's eval_batch_size; the server's is smaller)."""
     config = checkpoint.load_run_config(workdir)
     class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
     model = create_model(config, len(class_names))
@@ -56,10 +57,11 @@ def load_run(workdir: str, which: str = "best") -> Run:
         num_classes=len(class_names), use_dib=model.use_dib, use_fgal=model.use_fgal,
         fgal_standardize=model.fgal_standardize))
     mesh = make_mesh()
-    forward = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
+    batch_size = batch_size or config.eval_batch_size
+    forward = make_predict_fn(model, config.image_size, mesh, batch_size)
     with_gates = None
     if model.use_fgal:
-        gated = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size, with_gates=True)
+        gated = make_predict_fn(model, config.image_size, mesh, batch_size, with_gates=True)
         with_gates = lambda images: gated(variables, images)  # noqa: E731
     return Run(class_names, lambda images: forward(variables, images), with_gates)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any, Sequence
+from typing import Any, BinaryIO, Sequence
 
 import numpy as np
 from PIL import Image
@@ -26,17 +26,18 @@ from hsnet_jax import annotate, checkpoint, cli
 from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.evaluate import load_run
+from hsnet_jax.evaluate import Run, load_run
 from hsnet_jax.metrics import softmax
 
 
-def read_photo(path: str) -> np.ndarray:
-    """The upright RGB uint8 photo; HSNetError naming the file when it cannot be decoded."""
+def read_photo(path: str | BinaryIO, name: str | None = None) -> np.ndarray:
+    """The upright RGB uint8 photo from a file path or a file object (an upload, named `name`);
+    HSNetError naming the file when it cannot be decoded."""
     try:
         with Image.open(path) as image:
             return np.asarray(to_rgb(image))
     except DECODE_ERRORS as e:
-        raise HSNetError(f"{path}: cannot read the image ({str(e) or type(e).__name__})") from None
+        raise HSNetError(f"{name or path}: cannot read the image ({str(e) or type(e).__name__})") from None
 
 
 def find_faces(paths: Sequence[str], photos: dict[int, np.ndarray], size: int, largest_face: bool,
@@ -66,6 +67,14 @@ def _labelled(class_names: Sequence[str], p: np.ndarray) -> dict[str, Any]:
             "probabilities": {name: float(q) for name, q in zip(class_names, p)}}
 
 
+def classify_faces(run: Run, faces: dict[int, list[tuple[list[float], np.ndarray]]]) -> dict[int, list[dict[str, Any]]]:
+    """{"box", "prediction", "probabilities"} per face of `find_faces`' answer, every face of
+    every photo in one forward pass (the server batches many requests' faces this way)."""
+    probabilities = iter(softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]]))))
+    return {i: [{"box": box, **_labelled(run.class_names, next(probabilities))} for box, _ in found]
+            for i, found in faces.items()}
+
+
 def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False, which: str = "best",
                   largest_face: bool = False, max_side: int | None = None,
                   annotate_dir: str | None = None) -> list[dict[str, Any]]:
@@ -90,11 +99,10 @@ def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False,
                  for i, p in photos.items()}
     if not faces:
         return results
-    run = load_run(workdir, which)
-    probabilities = iter(softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]]))))
+    answered = classify_faces(load_run(workdir, which), faces)
     taken: set[str] = set()
     for i, found in faces.items():
-        answers = [{"box": box, **_labelled(run.class_names, next(probabilities))} for box, _ in found]
+        answers = answered[i]
         if not detect_face:
             del answers[0]["box"]
         results[i].update(answers[0] if largest_face or not detect_face else {"faces": answers})
