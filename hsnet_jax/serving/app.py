@@ -10,6 +10,7 @@ queue is full or the request outlived its time limit. Nothing is written to disk
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import importlib.resources
 from typing import Any
@@ -71,7 +72,7 @@ def create_app(predictor: Any, batcher: Batcher, limits: Limits = Limits(), cors
             status, answer = await batcher.submit(upload, limits.timeout_s)
         except QueueFull:
             return _error(503, "the server is busy (its queue is full): try again in a moment", retry)
-        except TimeoutError:
+        except asyncio.TimeoutError:  # TimeoutError itself from Python 3.11
             return _error(503, f"no answer within the time limit of {limits.timeout_s:g} s: try again "
                                "with a smaller photo or later", retry)
         return JSONResponse(answer, status)

@@ -6,7 +6,7 @@ takes the first waiting request, collects more for at most `window_s` (or until 
 and processes them together; requests arriving while a batch runs wait in the queue and form
 the next one. The queue is bounded: a request that finds it full is refused at once
 (`QueueFull`, the server's 503) rather than held in memory. A request that waits past its time
-limit gets `TimeoutError`; if its batch has not started yet, it is dropped unprocessed.
+limit gets `asyncio.TimeoutError`; if its batch has not started yet, it is dropped unprocessed.
 `max_batch=1` processes each request alone (no dynamic batching).
 """
 
@@ -58,7 +58,7 @@ class Batcher(Generic[Item, Result]):
         return self._queue.qsize()
 
     async def submit(self, item: Item, timeout: float) -> Result:
-        """The answer for `item`; QueueFull at once when the queue is full, TimeoutError after
+        """The answer for `item`; QueueFull at once when the queue is full, asyncio.TimeoutError after
         `timeout` seconds (the item is then dropped if its batch has not started)."""
         future: concurrent.futures.Future = concurrent.futures.Future()
         try:

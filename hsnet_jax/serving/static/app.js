@@ -54,15 +54,16 @@ function draw() {
   ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
   const faces = (state.answer && state.answer.faces) || [];
   const line = Math.max(2, Math.round(Math.max(canvas.width, canvas.height) / 250));
-  const font = Math.max(12, Math.round(Math.max(canvas.width, canvas.height) / 40));
-  ctx.font = `bold ${font}px system-ui, sans-serif`;
+  const largest = Math.max(12, Math.round(Math.max(canvas.width, canvas.height) / 40));
   ctx.lineWidth = line;
   faces.forEach((face, i) => {
     const [x0, y0, x1, y1] = face.box;
     const colour = i === state.selected ? "#e8a33d" : "#0b6e4f";
     ctx.strokeStyle = colour;
     ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
-    const label = `${face.prediction} ${face.probabilities[face.prediction].toFixed(2)}`;
+    const font = Math.min(largest, Math.max(11, Math.round((x1 - x0) / 6)));  // small faces, small labels
+    ctx.font = `bold ${font}px system-ui, sans-serif`;
+    const label = `${i + 1} ${face.prediction} ${face.probabilities[face.prediction].toFixed(2)}`;
     const tw = ctx.measureText(label).width + 2 * line, th = font + line;
     const ty = y0 - th >= 0 ? y0 - th : y0;
     ctx.fillStyle = colour;
