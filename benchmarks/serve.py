@@ -3,14 +3,16 @@ and without dynamic batching, and its memory after many requests.
 
   python -m benchmarks.serve --workdir workdirs/demo [--requests 120] [--seconds 60] [--soak 2000]
 
-Starts `python -m hsnet_jax.serve` as a real process on 127.0.0.1 (a free port), twice: with
-dynamic batching (`--max_batch 16`, the default) and without (`--max_batch 1`). Each client is
-a thread sending one 480x360 JPEG webcam frame with a face (the astronaut, as the page sends
-them) after the other over one keep-alive connection. Per concurrency: a warm-up round (every
-batch size's programs compile) not counted, then `requests` requests or `seconds` seconds,
-whichever ends first. A failed request (anything but 200) is counted and reported; the run
-exits 1 if there was one. Then `soak` more requests with 16 clients, the server's resident
-memory (VmRSS) read before and after. Prints one JSON object and a markdown table.
+Starts `python -m hsnet_jax.serve` twice as real processes on 127.0.0.1 (free ports): with
+dynamic batching (`--max_batch 16`, the default) and without (`--max_batch 1`), side by side,
+timed in turn at each concurrency so that both see the same machine load. Each client is a
+thread sending one 480x360 JPEG webcam frame with a face (the astronaut, as the page sends
+them) after the other over one keep-alive connection. Warm-up rounds (16 clients, then each
+level's own; the detector compiles programs for new candidate counts) are not counted; then
+`requests` requests or `seconds` seconds per level, whichever ends first. A failed request
+(anything but 200) is counted and reported; the run exits 1 if there was one. Then `soak`
+more requests with 16 clients to the batching server, its resident memory (VmRSS) read before
+and after each quarter. Prints one JSON object and a markdown table.
 
 The helpers (`Server`, `request`, `multipart`) are what tests/test_serve.py starts and calls
 the server with.
@@ -169,42 +171,46 @@ def main() -> int:
     parser.add_argument("--clients", default="1,4,16", help="concurrency levels (default 1,4,16)")
     parser.add_argument("--requests", type=int, default=120, help="timed requests per level at most")
     parser.add_argument("--seconds", type=float, default=60, help="seconds per level at most")
-    parser.add_argument("--soak", type=int, default=2000, help="requests between the two memory readings")
+    parser.add_argument("--soak", type=int, default=2000, help="requests between the first and last memory reading")
     args = parser.parse_args()
     levels = [int(c) for c in args.clients.split(",")]
     body = webcam_frame()
-    results: dict = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cpu=platform.processor() or
-                         platform.machine(), cores=os.cpu_count(), python=platform.python_version())
     import jax
     import starlette
     import uvicorn
 
-    results.update(jax=jax.__version__, starlette=starlette.__version__, uvicorn=uvicorn.__version__,
-                   load_average_start=os.getloadavg()[0], runs={})
+    results: dict = dict(date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), cores=os.cpu_count(),
+                         python=platform.python_version(), jax=jax.__version__, starlette=starlette.__version__,
+                         uvicorn=uvicorn.__version__, load_average_start=os.getloadavg()[0])
+    modes = {"batching": ("--max_batch", "16"), "no batching": ("--max_batch", "1")}
     failed = 0
-    for name, flags in (("batching", ("--max_batch", "16")), ("no batching", ("--max_batch", "1"))):
-        with Server(args.workdir, flags) as server:
-            rows = []
-            for clients in levels:
-                load(server.port, body, clients, 2 * clients, 120)  # warm-up: this level's batch shapes
-                rows.append(load(server.port, body, clients, args.requests, args.seconds))
+    with Server(args.workdir, modes["batching"]) as batched, Server(args.workdir, modes["no batching"]) as alone:
+        servers = {"batching": batched, "no batching": alone}
+        for server in servers.values():  # warm-up, not timed: the detector's candidate-count programs
+            load(server.port, body, max(levels), 3 * max(levels), 600)
+        rows = []
+        for clients in levels:  # the two servers in turn at each level: both see the same machine load
+            for name, server in servers.items():
+                load(server.port, body, clients, 2 * clients, 300)  # this level's batch sizes
+                rows.append(dict(batching=name, **load(server.port, body, clients, args.requests, args.seconds)))
                 failed += rows[-1]["failed"]
-            run = dict(levels=rows)
-            if name == "batching" and args.soak:
-                run["rss_mb_before"] = round(server.rss_mb(), 1)
-                soak = load(server.port, body, 16, args.soak, 3600)
-                run.update(soak_requests=soak["requests"], soak_failed=soak["failed"],
-                           rss_mb_after=round(server.rss_mb(), 1), soak_requests_per_s=soak["requests_per_s"])
-                failed += soak["failed"]
-            results["runs"][name] = run
+        results["levels"] = rows
+        if args.soak:
+            rss, soak = [batched.rss_mb()], []
+            for _ in range(4):  # memory read every quarter of the soak
+                soak.append(load(batched.port, body, max(levels), args.soak // 4, 3600))
+                rss.append(batched.rss_mb())
+            results["soak"] = dict(requests=sum(r["requests"] for r in soak), failed=sum(r["failed"] for r in soak),
+                                   rss_mb=[round(m, 1) for m in rss],
+                                   requests_per_s=round(statistics.fmean(r["requests_per_s"] for r in soak), 2))
+            failed += results["soak"]["failed"]
     results["load_average_end"] = os.getloadavg()[0]
     print(json.dumps(results, indent=1))
     print("\n| dynamic batching | clients | requests | req/s | p50 ms | p99 ms | failed |")
     print("|---|---|---|---|---|---|---|")
-    for name, run in results["runs"].items():
-        for r in run["levels"]:
-            print(f"| {name} | {r['clients']} | {r['requests']} | {r['requests_per_s']} | {r['p50_ms']} | "
-                  f"{r['p99_ms']} | {r['failed']} |")
+    for r in results["levels"]:
+        print(f"| {r['batching']} | {r['clients']} | {r['requests']} | {r['requests_per_s']} | {r['p50_ms']} | "
+              f"{r['p99_ms']} | {r['failed']} |")
     return 1 if failed else 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 
 from hsnet_jax import checkpoint
 from hsnet_jax.data.registry import get_builder
+from hsnet_jax.detect import bucket
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.evaluate import load_run, report_name
 from hsnet_jax.predict import classify_faces, find_faces, read_photo
@@ -37,7 +38,7 @@ class Predictor:
     def __init__(self, workdir: str, which: str = "best", max_batch: int = 16, max_side: int | None = 1024):
         config = checkpoint.load_run_config(workdir)
         self.crop_size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
-        self.max_side = max_side
+        self.max_side, self.max_batch = max_side, max_batch
         self.run = load_run(workdir, which, batch_size=max_batch)
         self.info = dict(name=os.path.basename(os.path.abspath(workdir)), dataset=config.dataset,
                          checkpoint=which, classes=list(self.run.class_names), input_size=config.image_size,
@@ -62,13 +63,17 @@ class Predictor:
 
     def warm(self) -> float:
         """Compiles the classifier, the detector's R-Net and O-Net, and its P-Net programs for
-        WARM_SHAPES (a batch of one each); the seconds taken."""
+        WARM_SHAPES (a batch of one each; the first also for every padded batch size up to
+        max_batch); the seconds taken."""
         start = time.perf_counter()
         self.run.predict(np.zeros((1, self.crop_size, self.crop_size, 3), np.uint8))
         from hsnet_jax.data.faces import detect_faces, detector
 
         detector().warm()
         detect_faces([np.zeros((*shape, 3), np.uint8) for shape in WARM_SHAPES], self.max_side)
+        # Webcam frames of several clients are detected together: every batch size's programs.
+        for n in sorted({bucket(n) for n in range(2, self.max_batch + 1)}):
+            detect_faces([np.zeros((*WARM_SHAPES[0], 3), np.uint8)] * n, self.max_side)
         return time.perf_counter() - start
 
 
