@@ -184,7 +184,8 @@ def main() -> int:
                          uvicorn=uvicorn.__version__, load_average_start=os.getloadavg()[0])
     modes = {"batching": ("--max_batch", "16"), "no batching": ("--max_batch", "1")}
     failed = 0
-    with Server(args.workdir, modes["batching"]) as batched, Server(args.workdir, modes["no batching"]) as alone:
+    with Server(args.workdir, modes["batching"], start_timeout=1800) as batched, \
+            Server(args.workdir, modes["no batching"], start_timeout=1800) as alone:
         servers = {"batching": batched, "no batching": alone}
         for server in servers.values():  # warm-up, not timed: the detector's candidate-count programs
             load(server.port, body, max(levels), 3 * max(levels), 600)

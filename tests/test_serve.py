@@ -55,7 +55,8 @@ def files(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(run, env, tmp_path_factory):
     log = str(tmp_path_factory.mktemp("server") / "server.log")
-    with Server(run, ("--queue", str(QUEUE), "--max_batch", str(QUEUE)), env=env, log=log) as s:
+    # A generous time limit: on a loaded machine a new photo size compiles for a while.
+    with Server(run, ("--queue", str(QUEUE), "--max_batch", str(QUEUE), "--timeout", "600"), env=env, log=log) as s:
         yield s
         assert s.process.poll() is None, "the server died"
 
@@ -261,16 +262,22 @@ def test_the_webcam_gets_live_labels_that_follow_the_faces(server, tmp_path):
     try:
         browser.get(f"http://127.0.0.1:{server.port}/")
         browser.find_element("id", "camera").click()
-        boxes, deadline = set(), time.monotonic() + 90
+        boxes, labels, deadline = set(), set(), time.monotonic() + 300
         while len(boxes) < 2 and time.monotonic() < deadline:
-            assert browser.find_element("id", "error").get_attribute("hidden"), browser.find_element("id", "error").text
-            boxes |= {b.get_attribute("data-box") for b in browser.find_elements("css selector", "#faces button")}
+            # One read of the page: the list is replaced with every answer.
+            error, found = browser.execute_script(
+                "const e = document.getElementById('error'); "
+                "return [e.hidden ? '' : e.textContent, "
+                "Array.from(document.querySelectorAll('#faces button'), b => [b.dataset.box, b.textContent])]")
+            assert not error, error
+            boxes |= {box for box, _ in found}
+            labels |= {label for _, label in found}
             time.sleep(0.2)
         lefts = sorted(int(b.split(",")[0]) for b in boxes)
         # Both faces of the clip were found in turn: one on the left, one on the right.
         assert lefts[0] < 200 < lefts[-1], boxes
         answers = int(browser.execute_script("return document.body.dataset.answers"))
-        assert answers >= 2 and "happiness" in browser.find_element("css selector", "#faces button").text
+        assert answers >= 2 and labels == {"happiness 90.1%"}
         assert browser.find_element("id", "camera").text == "Stop the webcam"
         live = browser.execute_script("const c = document.getElementById('picture'); return [c.width, c.height]")
         assert live == [480, 360]
