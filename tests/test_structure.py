@@ -93,6 +93,7 @@ LAYERS = (
     ("hsnet_jax.data",),
     ("hsnet_jax.inference",),
     ("hsnet_jax.training",),
+    ("hsnet_jax.serving",),
 )
 COMMANDS = "commands"
 

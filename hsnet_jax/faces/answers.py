@@ -4,7 +4,7 @@ read, detect, crop and answer in JSON alike. numpy and Pillow only."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -18,13 +18,14 @@ Result = dict[str, Any]
 FaceCrops = dict[int, list[tuple[list[float], np.ndarray]]]
 
 
-def read_photo(path: str) -> np.ndarray:
-    """The upright RGB uint8 photo; HSNetError naming the file when it cannot be decoded."""
+def read_photo(path: str | BinaryIO, name: str | None = None) -> np.ndarray:
+    """The upright RGB uint8 photo from a file path or a file object (an upload, named `name`);
+    HSNetError naming the file when it cannot be decoded."""
     try:
         with Image.open(path) as image:
             return np.asarray(to_rgb(image))
     except DECODE_ERRORS as e:
-        raise HSNetError(unreadable(path, e)) from None
+        raise HSNetError(unreadable(name or path, e)) from None
 
 
 def read_photos(paths: Sequence[str], results: list[Result]) -> dict[int, np.ndarray]:
@@ -64,16 +65,21 @@ def labelled(class_names: Sequence[str], p: np.ndarray) -> Result:
             "probabilities": {name: float(q) for name, q in zip(class_names, p)}}
 
 
+def labelled_faces(faces: FaceCrops, probabilities: np.ndarray, class_names: Sequence[str]) -> dict[int, list[Result]]:
+    """{"box", "prediction", "probabilities"} per face of each photo, from `probabilities` [faces,
+    classes] in the order of `faces` (every face of every photo classified in one pass)."""
+    rows = iter(probabilities)
+    return {i: [{"box": box, **labelled(class_names, next(rows))} for box, _ in found] for i, found in faces.items()}
+
+
 def answer(results: list[Result], faces: FaceCrops, probabilities: np.ndarray, class_names: Sequence[str],
            detect_face: bool, largest_face: bool) -> dict[int, list[Result]]:
     """Fills `results` with each face's (or whole image's) answer from `probabilities` [faces,
     classes] in the order of `faces` (`hsnet_jax.inference.metrics.softmax` of the logits: float64,
     the same numbers from the same logits whatever runtime made them); returns the answers per
     photo (for annotation)."""
-    rows = iter(probabilities)
-    answers = {}
-    for i, found in faces.items():
-        answers[i] = [{"box": box, **labelled(class_names, next(rows))} for box, _ in found]
+    answers = labelled_faces(faces, probabilities, class_names)
+    for i in faces:
         if not detect_face:
             del answers[i][0]["box"]
         results[i].update(answers[i][0] if largest_face or not detect_face else {"faces": answers[i]})

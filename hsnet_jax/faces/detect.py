@@ -73,3 +73,10 @@ class Detector(Procedure):
     def __init__(self, min_face_size: int = MIN_FACE_SIZE, thresholds: Sequence[float] = THRESHOLDS,
                  factor: float = FACTOR):
         super().__init__(flax_networks(), min_face_size, thresholds, factor)
+
+    def warm(self, candidates: Sequence[int] = (16, 32)) -> None:
+        """Compiles R-Net and O-Net for these padded candidate counts (`bucket`), so that a
+        server's first faces do not wait for it; P-Net compiles per photo size on first use."""
+        for n in candidates:
+            self.networks.rnet(np.zeros((n, 24, 24, 3), np.float32))
+            self.networks.onet(np.zeros((n, 48, 48, 3), np.float32))
