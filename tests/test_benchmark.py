@@ -90,7 +90,10 @@ def test_compare_torch_times_the_same_frozen_stem_network_in_pytorch():
     for ours, theirs, ratio in (("bare_img_per_s", "torch_train_img_per_s", "bare_over_torch"),
                                 ("infer_img_per_s", "torch_infer_img_per_s", "infer_over_torch")):
         assert result[ours] > 0 and result[theirs] > 0
-        assert result[ratio] == pytest.approx(result[ours] / result[theirs], rel=0.05)
+        # The rates are printed to 0.1 img/s, the ratio of the unrounded medians to 0.001.
+        low = (result[ours] - 0.05) / (result[theirs] + 0.05)
+        high = (result[ours] + 0.05) / max(result[theirs] - 0.05, 1e-9)
+        assert low - 0.0005 <= result[ratio] <= high + 0.0005, (ratio, result)
 
 
 def test_compare_torch_refuses_another_precision():
