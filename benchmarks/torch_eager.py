@@ -46,7 +46,7 @@ class TorchEager:
             loss.backward()
             self._opt.step()
         seconds = time.perf_counter() - t0
-        self.losses.append(float(loss))
+        self.losses.append(loss.item())
         return seconds
 
     def infer(self) -> float:
