@@ -21,8 +21,17 @@ per-device batch. `--epoch_train_size N` also times one whole epoch of N trainin
 plus validation of `--epoch_val_size` images (the paper's RAF-DB recipe: 11,044 / 1,227 at
 batch 32) and projects `--num_epochs` of it; checkpoint writes are not included.
 
-Imports neither TFDS nor torch: it runs on a box with only jax, flax, optax, orbax and
-ml-collections.
+`--compare_torch` (float32 only; needs torch) also builds the same network in PyTorch eager
+(`convert/torch_hsnet.py` via `benchmarks/torch_eager.py`: Adam, cross-entropy, the stem frozen
+as `--ktl` says, torch's default threads) and times it in the same process: each round runs the
+trainer's dispatch, the bare step and torch's step on as many images, then the inference
+forward at `--eval_batch_size` of both (ours a plain `jax.jit` with every array an argument,
+torch's in eval mode under `no_grad`), alternately. It prints both medians and their ratios
+(`bare_over_torch`, `train_over_torch`, `infer_over_torch`: > 1 means faster than PyTorch)
+and both sides' parameter counts. On a shared machine only these interleaved ratios compare.
+
+Without `--compare_torch` it imports neither TFDS nor torch: it runs on a box with only jax,
+flax, optax, orbax and ml-collections.
 """
 
 from __future__ import annotations
@@ -66,6 +75,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("epoch_train_size", 0, "> 0: also time one epoch of this many images.")
     flags.DEFINE_integer("epoch_val_size", 1227, "Validation images of that epoch.")
     flags.DEFINE_integer("num_epochs", 500, "Epochs the projected schedule has.")
+    flags.DEFINE_bool("compare_torch", False, "Also time the same network in PyTorch eager (float32, "
+                      "convert/torch_hsnet.py), interleaved with this one; needs torch.")
 
 
 def _cost_flops(compiled: Any) -> float | None:
@@ -83,6 +94,27 @@ def _peak_bytes(device: jax.Device) -> int | None:
     """The device's peak allocated bytes so far (`memory_stats`; GPU and TPU report it, CPU does not)."""
     stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+def _count(tree) -> int:
+    return sum(int(np.prod(np.shape(leaf))) for leaf in jax.tree.leaves(tree))
+
+
+class _BareForward:
+    """The model's inference forward alone (`train=False`), variables and images arguments of a
+    plain `jax.jit`: what `--compare_torch` sets beside torch's eval-mode forward."""
+
+    def __init__(self, model, variables, batch: int, image_size: int) -> None:
+        self._fn = jax.jit(lambda variables, x: model.apply(variables, x, train=False))
+        x = np.random.default_rng(2).standard_normal((batch, image_size, image_size, 3), np.float32)
+        self._args = jax.device_put((variables, x), jax.local_devices()[0])
+
+    def run(self) -> float:
+        """One forward; returns its seconds."""
+        jax.block_until_ready(self._args)
+        t0 = time.perf_counter()
+        jax.block_until_ready(self._fn(*self._args))
+        return time.perf_counter() - t0
 
 
 class _BareStep:
@@ -135,8 +167,11 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
         dtype: str = "bfloat16", ktl: bool = False, use_dib: bool = True, use_fgal: bool = True,
         steps: int = 50, steps_per_dispatch: int = 0, warmup: int = 2, eval_batch_size: int = 256,
         num_classes: int = 7, epoch_train_size: int = 0, epoch_val_size: int = 1227,
-        num_epochs: int = 500) -> dict[str, Any]:
-    """Builds the trainer's model, optimiser and step from the base config and times them."""
+        num_epochs: int = 500, compare_torch: bool = False) -> dict[str, Any]:
+    """Builds the trainer's model, optimiser and step from the base config and times them
+    (and, with `compare_torch`, the same network in PyTorch eager, interleaved)."""
+    if compare_torch and dtype != "float32":
+        raise HSNetError(f"--compare_torch times PyTorch in float32; use --dtype float32, not {dtype}")
     if steps_per_dispatch <= 0:
         steps_per_dispatch = 1 if jax.default_backend() == "cpu" else 16
     config = base_config("benchmark")
@@ -166,13 +201,17 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
     flops = _cost_flops(compiled)
     bare = _BareStep(model.clone(bn_axis_name=None), variables, config.optimizer, per_device, image_size,
                      num_classes)
+    torch_side = _torch_side(compare_torch, per_device, eval_batch_size, image_size, num_classes, ktl,
+                             use_dib, use_fgal, config.optimizer.learning_rate)
     for _ in range(warmup):
         state, metrics = step_fn(state, images, labels, chunk())
         bare.run(k)
+        if torch_side:
+            torch_side.train(k)
     jax.block_until_ready((state, metrics))
     # Interleaved rounds: one trainer dispatch, then the bare step for as many images, so both
     # rates see the same load on a shared machine; the ratio is of the two medians.
-    rates, bare_rates = [], []
+    rates, bare_rates, torch_rates = [], [], []
     for _ in range(math.ceil(steps / k)):
         idx = chunk()
         jax.block_until_ready(idx)
@@ -181,6 +220,8 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
         jax.block_until_ready((state, metrics))
         rates.append(k * batch_size / (time.perf_counter() - t0))
         bare_rates.append(k * per_device / bare.run(k))
+        if torch_side:
+            torch_rates.append(k * per_device / torch_side.train(k))
     train_rate, bare_rate = statistics.median(rates), statistics.median(bare_rates)
     if not np.isfinite(np.asarray(metrics["loss"])).all():
         raise HSNetError("the benchmarked step produced a non-finite loss")
@@ -206,10 +247,52 @@ def run(*, batch_size: int = 32, image_size: int = 224, source_size: int = 100,
     if flops:
         result["train_gflop_per_image"] = round(flops / per_device / 1e9, 3)
         result["train_tflop_per_s"] = round(flops / per_device * train_rate / 1e12, 3)
+    if torch_side:
+        result.update(_compare(torch_side, model.clone(bn_axis_name=None), variables, ktl, len(rates),
+                               bare_rate, train_rate, statistics.median(torch_rates), eval_batch_size,
+                               image_size))
     if epoch_train_size:
         result.update(_time_epoch(step_fn, predict, state, images, labels, host_images, mesh,
                                   batch_size, k, epoch_train_size, epoch_val_size, num_epochs))
     return result
+
+
+def _torch_side(compare: bool, batch: int, eval_batch: int, image_size: int, num_classes: int, ktl: bool,
+                use_dib: bool, use_fgal: bool, learning_rate: float):
+    """`benchmarks.torch_eager.TorchEager` for the same shape, or None without `compare`."""
+    if not compare:
+        return None
+    if jax.device_count() != 1:
+        raise HSNetError("--compare_torch times one CPU device against PyTorch; run it on one device")
+    try:
+        from benchmarks import torch_eager
+    except ImportError as e:
+        raise HSNetError(f"--compare_torch needs torch and the repository's benchmarks/ ({e})") from e
+    return torch_eager.TorchEager(batch_size=batch, eval_batch_size=eval_batch, image_size=image_size,
+                                  num_classes=num_classes, freeze_stem=ktl, use_dib=use_dib, use_fgal=use_fgal,
+                                  learning_rate=learning_rate)
+
+
+def _compare(torch_side, model, variables, ktl: bool, rounds: int, bare_rate: float, train_rate: float,
+             torch_rate: float, eval_batch: int, image_size: int) -> dict[str, Any]:
+    """The PyTorch columns: train rates (timed above), then both inference forwards alternately."""
+    from benchmarks import torch_eager
+
+    forward = _BareForward(model, variables, eval_batch, image_size)
+    forward.run(), torch_side.infer()  # compile, warm up
+    ours, theirs = [], []
+    for _ in range(max(rounds, 5)):
+        ours.append(eval_batch / forward.run())
+        theirs.append(eval_batch / torch_side.infer())
+    infer_rate, torch_infer = statistics.median(ours), statistics.median(theirs)
+    params = _count(variables["params"])
+    return dict(torch_eager.versions(), torch_train_img_per_s=round(torch_rate, 1),
+                bare_over_torch=round(bare_rate / torch_rate, 3), train_over_torch=round(train_rate / torch_rate, 3),
+                infer_img_per_s=round(infer_rate, 1), torch_infer_img_per_s=round(torch_infer, 1),
+                infer_over_torch=round(infer_rate / torch_infer, 3), params=params,
+                trainable_params=params - (_count(variables["params"]["stem"]) if ktl else 0),
+                torch_params=torch_side.params, torch_trainable_params=torch_side.trainable_params,
+                torch_losses=[round(v, 4) for v in torch_side.losses])
 
 
 def _time_epoch(step_fn, predict, state, images, labels, host_images, mesh, batch_size, k,
@@ -238,7 +321,7 @@ def main(argv) -> int:
         result = run(**{name: FLAGS[name].value for name in (
             "batch_size", "image_size", "source_size", "dtype", "ktl", "use_dib", "use_fgal",
             "steps", "steps_per_dispatch", "warmup", "eval_batch_size", "num_classes",
-            "epoch_train_size", "epoch_val_size", "num_epochs")})
+            "epoch_train_size", "epoch_val_size", "num_epochs", "compare_torch")})
     except HSNetError as e:
         print(f"error: {e}", file=sys.stderr, flush=True)
         return 2

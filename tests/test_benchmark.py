@@ -56,3 +56,38 @@ def test_gpu_script_smoke_mode_runs_every_command(tmp_path):
     assert jax_rows[-1]["epoch_train_images"] == 4
     assert {r["precision"] for r in torch_rows} == {"float32 (TF32 on)", "bf16 autocast + channels_last"}
     assert "jax" in (tmp_path / "gpu.txt").read_text()
+
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_compare_torch_times_the_same_frozen_stem_network_in_pytorch():
+    """`--compare_torch` builds PyTorch's HSNet with the same parameters and the same frozen
+    stem (Adam sees exactly the parameters our step trains), trains it, and reports both sides'
+    medians and ratios, train and inference."""
+    out = subprocess.run(
+        [sys.executable, "-m", "hsnet_jax.benchmark", "--batch_size=2", "--image_size=75", "--source_size=80",
+         "--dtype=float32", "--ktl", "--steps=2", "--warmup=1", "--eval_batch_size=2", "--compare_torch"],
+        cwd=_ROOT, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["params"] == result["torch_params"] == 13_662_808
+    assert result["trainable_params"] == result["torch_trainable_params"] == 13_662_808 - 615_552
+    assert len(result["torch_losses"]) == 3 and all(0 < v < 20 for v in result["torch_losses"])
+    assert result["torch_threads"] >= 1 and result["torch_version"]
+    for ours, theirs, ratio in (("bare_img_per_s", "torch_train_img_per_s", "bare_over_torch"),
+                                ("infer_img_per_s", "torch_infer_img_per_s", "infer_over_torch")):
+        assert result[ours] > 0 and result[theirs] > 0
+        # The rates are printed to 0.1 img/s, the ratio of the unrounded medians to 0.001.
+        low = (result[ours] - 0.05) / (result[theirs] + 0.05)
+        high = (result[ours] + 0.05) / max(result[theirs] - 0.05, 1e-9)
+        assert low - 0.0005 <= result[ratio] <= high + 0.0005, (ratio, result)
+
+
+def test_compare_torch_refuses_another_precision():
+    out = subprocess.run([sys.executable, "-m", "hsnet_jax.benchmark", "--dtype=bfloat16", "--compare_torch"],
+                         cwd=_ROOT, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1] == (
+        "error: --compare_torch times PyTorch in float32; use --dtype float32, not bfloat16")

@@ -7,6 +7,7 @@ PyTorch state-dict key maps onto a Flax path mechanically (see `convert/port_ste
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -58,18 +59,40 @@ class Conv(nn.Module):
         kh, kw = _pair(self.kernel_size)
         ph, pw = _pair(self.padding)
         kernel = self.param("kernel", he_normal, (kh, kw, x.shape[-1], self.features), jnp.float32)
-        y = jax.lax.conv_general_dilated(
-            x.astype(self.dtype),
-            kernel.astype(self.dtype),
-            window_strides=_pair(self.strides),
-            padding=((ph, ph), (pw, pw)),
-            rhs_dilation=_pair(self.dilation),
-            dimension_numbers=("NHWC", "HWIO", "NHWC"),
-        )
+        conv = functools.partial(_conv, strides=_pair(self.strides), padding=((ph, ph), (pw, pw)),
+                                 dilation=_pair(self.dilation))
+        # The CPU formulation is chosen when the program is lowered for its platform, so a
+        # program exported for an accelerator on a CPU host keeps the plain convolution.
+        y = jax.lax.platform_dependent(x.astype(self.dtype), kernel.astype(self.dtype),
+                                       cpu=functools.partial(_conv_cpu, conv), default=conv)
         if self.use_bias:
             bias = self.param("bias", nn.initializers.zeros, (self.features,), jnp.float32)
             y = y + bias.astype(self.dtype)
         return y
+
+
+def _conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int], padding, dilation: tuple[int, int]) -> jax.Array:
+    return jax.lax.conv_general_dilated(x, kernel, strides, padding, rhs_dilation=dilation,
+                                        dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+# XLA:CPU's convolution is slow on two kinds of HSNet layer (issue 26, BENCHMARKS.md "Against
+# PyTorch on the CPU"): 1x1 convolutions, whose backward pass physically transposes the kernel
+# and the activations, and large-map convolutions, whose patch buffer outgrows the cache (the
+# stem's 3x3 layers at 224 px: 2-5x PyTorch's time). On the CPU a 1x1 convolution is therefore
+# a dot over the channels, and a batch whose patches exceed CPU_PATCH_BYTES is convolved one
+# image at a time (one compiled body).
+CPU_PATCH_BYTES = 16 << 20
+
+
+def _conv_cpu(conv, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    kh, kw, cin, _ = kernel.shape
+    if (kh, kw) == (1, 1) and conv.keywords["strides"] == (1, 1) and conv.keywords["padding"] == ((0, 0), (0, 0)):
+        return jax.lax.dot_general(x, kernel[0, 0], (((3,), (0,)), ((), ())))
+    out = jax.eval_shape(conv, x[:1], kernel).shape
+    if x.shape[0] > 1 and x.dtype.itemsize * x.shape[0] * out[1] * out[2] * kh * kw * cin > CPU_PATCH_BYTES:
+        return jax.lax.map(lambda image: conv(image[None], kernel)[0], x)
+    return conv(x, kernel)
 
 
 class BatchNorm(nn.Module):
