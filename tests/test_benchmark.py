@@ -67,7 +67,7 @@ def test_compare_torch_times_the_same_frozen_stem_network_in_pytorch():
     stem (Adam sees exactly the parameters our step trains), trains it, and reports both sides'
     medians and ratios, train and inference."""
     out = subprocess.run(
-        [sys.executable, "-m", "hsnet_jax.benchmark", "--batch_size=2", "--image_size=75", "--source_size=80",
+        [sys.executable, "-m", "benchmarks.step", "--batch_size=2", "--image_size=75", "--source_size=80",
          "--dtype=float32", "--ktl", "--steps=2", "--warmup=1", "--eval_batch_size=2", "--compare_torch"],
         cwd=_ROOT, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -86,7 +86,7 @@ def test_compare_torch_times_the_same_frozen_stem_network_in_pytorch():
 
 
 def test_compare_torch_refuses_another_precision():
-    out = subprocess.run([sys.executable, "-m", "hsnet_jax.benchmark", "--dtype=bfloat16", "--compare_torch"],
+    out = subprocess.run([sys.executable, "-m", "benchmarks.step", "--dtype=bfloat16", "--compare_torch"],
                          cwd=_ROOT, capture_output=True, text=True, timeout=300)
     assert out.returncode == 2
     assert out.stderr.strip().splitlines()[-1] == (
