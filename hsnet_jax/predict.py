@@ -27,18 +27,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --detect_face: detect on the photo shrunk to this longer side "
                              "(faster; default: full resolution, finds the smallest faces)")
     parser.add_argument("--annotate", metavar="DIR",
-                        help="write a copy of each photo with every face boxed and labelled into DIR")
+                        help="write a copy of each photo with every face boxed and labelled into DIR "
+                             "(a folder holding no input; existing names are refused)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="with --annotate: replace files of the same names in DIR")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--which", default="best", help="checkpoint: best or latest (default best)")
     args = parser.parse_args(argv)
     if (args.largest_face or args.max_side) and not args.detect_face:
         raise HSNetError("--largest_face and --max_side need --detect_face")
+    if args.overwrite and not args.annotate:
+        raise HSNetError("--overwrite needs --annotate")
     if args.max_side is not None and args.max_side < 20:
         raise HSNetError(f"--max_side {args.max_side}: must be at least 20 (MTCNN's smallest face)")
     from hsnet_jax.inference.prediction import format_table, predict_files
 
     results = predict_files(args.workdir, args.images, args.detect_face, args.which, args.largest_face,
-                            args.max_side, args.annotate)
+                            args.max_side, args.annotate, args.overwrite)
     failed = [r for r in results if "error" in r]
     for r in failed:
         print(f"error: {r['error']}", file=sys.stderr)

@@ -65,12 +65,14 @@ def _labelled(class_names: Sequence[str], p: np.ndarray) -> dict[str, Any]:
 
 def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False, which: str = "best",
                   largest_face: bool = False, max_side: int | None = None,
-                  annotate_dir: str | None = None) -> list[dict[str, Any]]:
+                  annotate_dir: str | None = None, overwrite: bool = False) -> list[dict[str, Any]]:
     """One result per path, in order. Without `detect_face`: {"file", "prediction",
     "probabilities" {class: p}}; with it {"file", "faces": [{"box" [x0, y0, x1, y1],
     "prediction", "probabilities"}, ...]} (largest face first), or with `largest_face` the
     largest face's {"file", "box", "prediction", "probabilities"}; for a file that could not be
-    used {"file", "error"}. `annotate_dir` receives a labelled copy of each predicted photo."""
+    used {"file", "error"}. `annotate_dir` receives a labelled copy of each predicted photo (its
+names checked by `annotate.plan` before any work, existing files replaced only with `overwrite`)."""
+    targets = annotate.plan(annotate_dir, paths, overwrite) if annotate_dir is not None else []
     config = checkpoint.load_run_config(workdir)
     size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
     results: list[dict[str, Any]] = [{"file": path} for path in paths]
@@ -89,7 +91,6 @@ def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False,
         return results
     run = load_run(workdir, which)
     probabilities = iter(softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]]))))
-    taken: set[str] = set()
     for i, found in faces.items():
         answers = [{"box": box, **_labelled(run.class_names, next(probabilities))} for box, _ in found]
         if not detect_face:
@@ -98,7 +99,7 @@ def predict_files(workdir: str, paths: Sequence[str], detect_face: bool = False,
         if annotate_dir is not None:
             labels = [(a.get("box", found[0][0]), f"{a['prediction']} {a['probabilities'][a['prediction']]:.2f}")
                       for a in answers]
-            annotate.save(annotate.draw(photos[i], labels), annotate.output_path(annotate_dir, paths[i], taken))
+            annotate.save(annotate.draw(photos[i], labels), targets[i], overwrite)
     return results
 
 

@@ -1,0 +1,64 @@
+"""Careless and hostile inputs (issue 24), each built by the test: nothing a user passed in is
+modified, nothing read that is not a regular file, every malformed workdir one line."""
+
+import os
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hsnet_jax import predict
+from hsnet_jax.data import CANONICAL_EXPRESSIONS
+from hsnet_jax.errors import HSNetError
+from tests.handmade_run import make_run
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    workdir = str(tmp_path_factory.mktemp("run"))
+    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path_factory.mktemp("data")),
+             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
+    return workdir
+
+
+def photo(path, side=80, seed=0) -> str:
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (side, side, 3), np.uint8)).save(path)
+    return str(path)
+
+
+def refused(argv, *words):
+    with pytest.raises(HSNetError) as e:
+        predict.main(argv)
+    assert "\n" not in str(e.value) and all(w in str(e.value) for w in words), str(e.value)
+
+
+def test_annotate_refuses_a_folder_holding_an_input_and_taken_names_before_any_work(tmp_path):
+    a = photo(tmp_path / "a.png")
+    before = open(a, "rb").read()
+    missing_run = str(tmp_path / "no-run")  # never read: the refusal comes first
+    refused(["--workdir", missing_run, "--annotate", str(tmp_path), a], "holds the input")
+    refused(["--workdir", missing_run, "--annotate", str(tmp_path) + "/.", a], "holds the input")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a.png").write_bytes(b"keep me")
+    refused(["--workdir", missing_run, "--annotate", str(out), a], "exists", "--overwrite")
+    os.chmod(out, 0o500)
+    try:
+        if not os.access(out, os.W_OK):  # root writes anywhere
+            refused(["--workdir", missing_run, "--annotate", str(out), "--overwrite", a], "not a writable folder")
+    finally:
+        os.chmod(out, 0o700)
+    assert (out / "a.png").read_bytes() == b"keep me" and open(a, "rb").read() == before
+
+
+def test_a_planted_symlink_is_replaced_never_followed(run, tmp_path):
+    a = photo(tmp_path / "a.png")
+    outside = tmp_path / "precious.txt"
+    outside.write_bytes(b"precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    os.symlink(outside, out / "a.png")
+    refused(["--workdir", run, "--annotate", str(out), a], "exists")
+    assert predict.main(["--workdir", run, "--annotate", str(out), "--overwrite", a]) == 0
+    assert outside.read_bytes() == b"precious" and not os.path.islink(out / "a.png")
+    assert Image.open(out / "a.png").size == (80, 80)
