@@ -1,6 +1,7 @@
 """Careless and hostile inputs (issue 24), each built by the test: nothing a user passed in is
 modified, nothing read that is not a regular file, every malformed workdir one line."""
 
+import json
 import os
 
 import numpy as np
@@ -11,6 +12,7 @@ from hsnet_jax import predict
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.errors import HSNetError
 from tests.handmade_run import make_run
+from tests.test_hostile_data import unblock_later
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +64,15 @@ def test_a_planted_symlink_is_replaced_never_followed(run, tmp_path):
     assert predict.main(["--workdir", run, "--annotate", str(out), "--overwrite", a]) == 0
     assert outside.read_bytes() == b"precious" and not os.path.islink(out / "a.png")
     assert Image.open(out / "a.png").size == (80, 80)
+
+
+def test_a_fifo_among_the_photos_is_one_line_and_the_others_are_predicted(run, tmp_path, capsys):
+    a = photo(tmp_path / "a.png")
+    fifo = str(tmp_path / "b.jpg")
+    os.mkfifo(fifo)
+    unblock_later(fifo)
+    assert predict.main(["--workdir", run, "--json", fifo, a]) == 1
+    out, err = capsys.readouterr()
+    results = json.loads(out)
+    assert err == f"error: {fifo}: cannot read the image (not a regular file (a FIFO))\n"
+    assert results[1]["prediction"] == "happiness"

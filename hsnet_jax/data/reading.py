@@ -6,7 +6,9 @@ orientation applied (a phone photo stored sideways comes out upright), transpare
 composited on white, 16-bit greyscale scaled to 8 bits, then RGB; then resized to the
 dataset's stored size. A file PIL cannot decode (unreadable, truncated, not an image) is never
 dropped silently: preparation stops with a one-line list of all of them, or with
-`skip_corrupt` they are left out and returned so the summary can count them.
+`skip_corrupt` they are left out and returned so the summary can count them. Only regular
+files are opened (`open_regular`): a FIFO, device or socket named like an image is such a bad
+file, refused before `open` could block on it.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import os
-from typing import Callable, Sequence
+import stat
+from typing import BinaryIO, Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -32,6 +35,31 @@ TRANSFORM_CHUNK = 16  # images decoded ahead and transformed together
 BACKGROUND = (255, 255, 255)
 # What PIL raises for a file it cannot decode.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+class NotRegularFileError(OSError):
+    """A path that is a FIFO, device, socket or folder: never opened for reading."""
+
+
+def _kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+    return next((name for test, name in kinds if test(mode)), "not a regular file")
+
+
+def open_regular(path: str) -> BinaryIO:
+    """`path` opened for reading if it is a regular file; NotRegularFileError before any `open`
+    otherwise (opening a FIFO blocks until a writer comes; opening a device can act on it), and
+    again after it (O_NONBLOCK, fstat) should the path have been swapped in between."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISREG(mode):
+            os.set_blocking(fd, True)
+            return os.fdopen(fd, "rb")
+        os.close(fd)
+    raise NotRegularFileError(f"not a regular file ({_kind(mode)})")
 
 
 def to_rgb(image: Image.Image) -> Image.Image:
@@ -52,7 +80,7 @@ def to_rgb(image: Image.Image) -> Image.Image:
 
 def load_rgb(path: str) -> np.ndarray:
     """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable."""
-    with Image.open(path) as image:
+    with open_regular(path) as f, Image.open(f) as image:
         return np.asarray(to_rgb(image))
 
 
@@ -66,7 +94,7 @@ def resize_square(image: Image.Image, size: int) -> np.ndarray:
 
 def decode(path: str, size: int) -> np.ndarray:
     """One file -> uint8 [size, size, 3]: `to_rgb`, then `resize_square`."""
-    with Image.open(path) as image:
+    with open_regular(path) as f, Image.open(f) as image:
         return resize_square(to_rgb(image), size)
 
 

@@ -20,7 +20,7 @@ from PIL import Image
 
 from hsnet_jax.faces import annotate
 from hsnet_jax.runtime import checkpoint
-from hsnet_jax.data.reading import DECODE_ERRORS, resize_square, to_rgb
+from hsnet_jax.data.reading import DECODE_ERRORS, load_rgb, resize_square
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.inference.evaluation import load_run
@@ -30,8 +30,7 @@ from hsnet_jax.inference.metrics import softmax
 def read_photo(path: str) -> np.ndarray:
     """The upright RGB uint8 photo; HSNetError naming the file when it cannot be decoded."""
     try:
-        with Image.open(path) as image:
-            return np.asarray(to_rgb(image))
+        return load_rgb(path)
     except DECODE_ERRORS as e:
         raise HSNetError(f"{path}: cannot read the image ({str(e) or type(e).__name__})") from None
 

@@ -1,0 +1,70 @@
+"""Careless and hostile database trees (issue 24), each built by the test: only regular files
+are read, Ctrl-C ends preparation at the first press."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import data_trees
+from hsnet_jax.data import prepare_dataset
+from hsnet_jax.data.errors import CorruptImageError
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def unblock_later(fifo: str, seconds: float = 30.0) -> threading.Thread:
+    """Opens `fifo` for writing after `seconds`: a reader blocked on it gets end-of-file, so a
+    regression fails the test instead of hanging it."""
+    def writer():
+        time.sleep(seconds)
+        try:
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # no reader: nothing blocked
+            pass
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_fifo_in_a_tree_is_one_corrupt_line_never_a_hang(tmp_path):
+    data_trees.image_folder(str(tmp_path / "pets"))
+    fifo = str(tmp_path / "pets" / "train" / "cat" / "cat9.jpg")
+    os.mkfifo(fifo)
+    unblock_later(fifo)
+    start = time.monotonic()
+    with pytest.raises(CorruptImageError) as e:
+        prepare_dataset("image_folder", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "pets"))
+    assert "\n" not in str(e.value) and f"{fifo} (not a regular file (a FIFO))" in str(e.value)
+    assert time.monotonic() - start < 30
+
+
+def test_ctrl_c_ends_decoding_at_the_first_press(tmp_path):
+    big = str(tmp_path / "noise.png")
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), np.uint8)).save(big)
+    fifo = str(tmp_path / "fifo.jpg")
+    os.mkfifo(fifo)
+    unblock_later(fifo, 60)
+    process = subprocess.Popen([sys.executable, "-m", "tests.programs.decode_many", fifo, big, "5000"], cwd=ROOT,
+                               stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
+    seen = ""
+    while "decoding" not in seen:  # the bar is up: the pool is decoding
+        line = process.stderr.read(1)
+        assert line, "the program ended before decoding"
+        seen += line
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    try:
+        process.wait(timeout=20)  # the queued decodes take minutes
+    finally:
+        process.kill()
+    rest = process.stderr.read()
+    assert time.monotonic() - start < 20 and process.returncode == 128 + signal.SIGINT, rest
+    assert "interrupted (Ctrl-C)" in rest and "Traceback" not in rest
