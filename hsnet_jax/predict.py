@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if "error" in r]
     for r in failed:
         print(f"error: {r['error']}", file=sys.stderr)
-    output = json.dumps(results, indent=2) if args.json else format_table(results)
+    output = json.dumps(results, indent=2, allow_nan=False) if args.json else format_table(results)
     if output:
         print(output)
     return 1 if failed else 0

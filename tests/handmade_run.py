@@ -50,8 +50,9 @@ def random_variables(model, seed: int = 0) -> dict:
 
 
 def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str,
-             fgal: bool = False) -> None:
-    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`."""
+             fgal: bool = False, logit: float = LOGIT) -> None:
+    """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`
+    (with `logit` inf: a damaged network, whose probabilities are NaN)."""
     os.makedirs(workdir, exist_ok=True)
     config = base_config(dataset)
     config.data_dir = data_dir
@@ -61,7 +62,7 @@ def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str
     model = create_model(config, len(class_names))
     variables = random_variables(model)
     logits = np.zeros(len(class_names), np.float32)
-    logits[class_names.index(answer)] = LOGIT
+    logits[class_names.index(answer)] = logit
     params = variables["params"]
     if fgal:
         for j, level in enumerate("abc"):

@@ -1,8 +1,10 @@
 """Careless and hostile inputs (issue 24), each built by the test: nothing a user passed in is
 modified, nothing read that is not a regular file, every malformed workdir one line."""
 
+import glob
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -76,3 +78,54 @@ def test_a_fifo_among_the_photos_is_one_line_and_the_others_are_predicted(run, t
     results = json.loads(out)
     assert err == f"error: {fifo}: cannot read the image (not a regular file (a FIFO))\n"
     assert results[1]["prediction"] == "happiness"
+
+
+def workdir_with(tmp_path, run, content: bytes) -> str:
+    workdir = tmp_path / "edited"
+    shutil.copytree(run, workdir)
+    (workdir / "config.json").write_bytes(content)
+    return str(workdir)
+
+
+def edited_config(run, key, value) -> bytes:
+    config = json.load(open(os.path.join(run, "config.json")))
+    config[key] = value
+    return json.dumps(config).encode()
+
+
+@pytest.mark.parametrize("key, value, words", [
+    ("image_size", -5, "must be positive"), ("image_size", "abc", "image_size"), ("image_size", 4000, "at most 1024"),
+    ("image_size", 16, "at least 75"), ("image_size", None, "must be an integer"),
+    ("eval_batch_size", 0, "must be positive"), ("eval_batch_size", -1, "must be positive"),
+    ("eval_batch_size", 1e12, "eval_batch_size"), ("eval_batch_size", 10 ** 12, "at most 65536")])
+def test_an_edited_run_config_is_one_line(run, tmp_path, key, value, words):
+    a = photo(tmp_path / "a.png")
+    refused(["--workdir", workdir_with(tmp_path, run, edited_config(run, key, value)), a], "config.json", words)
+
+
+@pytest.mark.parametrize("content, words", [(b"[]", "does not hold a run config"),
+                                            (b"null", "does not hold a run config"),
+                                            (b'{"dataset": "raf_db\xe9"}', "not UTF-8 text (byte 0xE9"),
+                                            (b'{"dataset": "raf_db", "model": 3}', "config.json")])
+def test_a_damaged_config_json_is_one_line(run, tmp_path, content, words):
+    a = photo(tmp_path / "a.png")
+    refused(["--workdir", workdir_with(tmp_path, run, content), a], words)
+
+
+def test_checkpoint_metadata_edited_to_another_class_count_is_one_line(run, tmp_path):
+    workdir = workdir_with(tmp_path, run, open(os.path.join(run, "config.json"), "rb").read())
+    [meta] = [p for p in glob.glob(os.path.join(workdir, "checkpoints", "**", "*"), recursive=True)
+              if os.path.isfile(p) and b'"class_names"' in open(p, "rb").read()]
+    stored = json.load(open(meta))
+    stored["class_names"], stored["num_classes"] = stored["class_names"][:6], 6
+    with open(meta, "w") as f:
+        json.dump(stored, f)
+    refused(["--workdir", workdir, photo(tmp_path / "a.png")], "do not fit", "classifier")
+
+
+def test_non_finite_probabilities_are_an_error_never_printed(tmp_path, capsys):
+    workdir = str(tmp_path / "nan-run")
+    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path / "data"),
+             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness", logit=float("inf"))
+    refused(["--workdir", workdir, "--json", photo(tmp_path / "a.png")], "not finite")
+    assert "NaN" not in capsys.readouterr().out

@@ -14,7 +14,7 @@ from PIL import Image
 
 import data_trees
 from hsnet_jax.data import prepare_dataset
-from hsnet_jax.data.errors import CorruptImageError
+from hsnet_jax.data.errors import CorruptImageError, LabelError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -68,3 +68,12 @@ def test_ctrl_c_ends_decoding_at_the_first_press(tmp_path):
     rest = process.stderr.read()
     assert time.monotonic() - start < 20 and process.returncode == 128 + signal.SIGINT, rest
     assert "interrupted (Ctrl-C)" in rest and "Traceback" not in rest
+
+
+def test_a_raf_db_label_file_with_a_latin1_byte_is_one_line(tmp_path):
+    data_trees.raf_db(str(tmp_path / "raf"), train_per_class=2, test_per_class=1)
+    label_file = tmp_path / "raf" / "basic" / "EmoLabel" / "list_patition_label.txt"
+    label_file.write_bytes(label_file.read_bytes() + b"train_caf\xe9.jpg 1\n")
+    with pytest.raises(LabelError) as e:
+        prepare_dataset("raf_db", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "raf"))
+    assert "\n" not in str(e.value) and "not UTF-8 text (byte 0xE9 at column 10)" in str(e.value)

@@ -23,7 +23,7 @@ from hsnet_jax.runtime import checkpoint
 from hsnet_jax.data.reading import DECODE_ERRORS, load_rgb, resize_square
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.inference.evaluation import load_run
+from hsnet_jax.inference.evaluation import check_finite, load_run
 from hsnet_jax.inference.metrics import softmax
 
 
@@ -89,7 +89,9 @@ names checked by `annotate.plan` before any work, existing files replaced only w
     if not faces:
         return results
     run = load_run(workdir, which)
-    probabilities = iter(softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]]))))
+    probabilities = softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]])))
+    check_finite(probabilities, f"checkpoint {which} of {workdir}")
+    probabilities = iter(probabilities)
     for i, found in faces.items():
         answers = [{"box": box, **_labelled(run.class_names, next(probabilities))} for box, _ in found]
         if not detect_face:
