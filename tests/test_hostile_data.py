@@ -14,7 +14,7 @@ from PIL import Image
 
 import data_trees
 from hsnet_jax.data import prepare_dataset
-from hsnet_jax.data.errors import CorruptImageError, LabelError
+from hsnet_jax.data.errors import CorruptImageError, LabelError, LayoutError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -77,3 +77,26 @@ def test_a_raf_db_label_file_with_a_latin1_byte_is_one_line(tmp_path):
     with pytest.raises(LabelError) as e:
         prepare_dataset("raf_db", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "raf"))
     assert "\n" not in str(e.value) and "not UTF-8 text (byte 0xE9 at column 10)" in str(e.value)
+
+
+def test_symlinked_class_folders_and_files_are_followed_and_a_loop_is_one_line(tmp_path):
+    data_trees.image_folder(str(tmp_path / "pets"))
+    os.rename(tmp_path / "pets" / "train" / "dog", tmp_path / "dogs")
+    os.symlink(tmp_path / "dogs", tmp_path / "pets" / "train" / "dog")
+    os.rename(tmp_path / "pets" / "test" / "cat" / "cat0.jpg", tmp_path / "cat0.jpg")
+    os.symlink(tmp_path / "cat0.jpg", tmp_path / "pets" / "test" / "cat" / "cat0.jpg")
+    summary = prepare_dataset("image_folder", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "pets"))
+    assert summary["class_counts"] == {"train": [3, 2], "test": [1, 2]}
+    os.symlink(tmp_path / "pets" / "train", tmp_path / "pets" / "train" / "cat" / "loop")
+    with pytest.raises(LayoutError) as e:
+        prepare_dataset("image_folder", data_dir=str(tmp_path / "data2"), manual_dir=str(tmp_path / "pets"))
+    assert "\n" not in str(e.value) and "symlink loop" in str(e.value)
+
+
+def test_a_symlinked_raf_db_aligned_folder_is_followed(tmp_path):
+    data_trees.raf_db(str(tmp_path / "raf"), train_per_class=2, test_per_class=1)
+    aligned = tmp_path / "raf" / "basic" / "Image" / "aligned"
+    os.rename(aligned, tmp_path / "aligned")
+    os.symlink(tmp_path / "aligned", aligned)
+    summary = prepare_dataset("raf_db", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "raf"))
+    assert sum(map(sum, summary["class_counts"].values())) == 7 * 3
