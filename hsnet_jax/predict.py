@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import textwrap
 
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.runtime import cli
@@ -31,6 +32,9 @@ def main(argv: list[str] | None = None) -> int:
                              "(a folder holding no input; existing names are refused)")
     parser.add_argument("--overwrite", action="store_true",
                         help="with --annotate: replace files of the same names in DIR")
+    parser.add_argument("--max_pixels", type=int, default=None, metavar="N",
+                        help="refuse images whose header declares more pixels, before decoding them "
+                             "(default 50000000: hsnet_jax.data.reading.MAX_PIXELS)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument("--which", default="best", help="checkpoint: best or latest (default best)")
     args = parser.parse_args(argv)
@@ -40,18 +44,30 @@ def main(argv: list[str] | None = None) -> int:
         raise HSNetError("--overwrite needs --annotate")
     if args.max_side is not None and args.max_side < 20:
         raise HSNetError(f"--max_side {args.max_side}: must be at least 20 (MTCNN's smallest face)")
-    from hsnet_jax.inference.prediction import format_table, predict_files
+    if args.max_pixels is not None and args.max_pixels < 1:
+        raise HSNetError(f"--max_pixels {args.max_pixels}: must be positive")
+    from hsnet_jax.inference.prediction import predict_stream, table_lines
 
-    results = predict_files(args.workdir, args.images, args.detect_face, args.which, args.largest_face,
-                            args.max_side, args.annotate, args.overwrite)
-    failed = [r for r in results if "error" in r]
-    for r in failed:
-        print(f"error: {r['error']}", file=sys.stderr)
-    output = json.dumps(results, indent=2, allow_nan=False) if args.json else format_table(results)
-    if output:
-        print(output)
+    failed = 0
+
+    def streamed():  # errors on stderr as each result comes
+        nonlocal failed
+        for r in predict_stream(args.workdir, args.images, args.detect_face, args.which, args.largest_face,
+                                args.max_side, args.annotate, args.overwrite, args.max_pixels):
+            if "error" in r:
+                failed += 1
+                print(f"error: {r['error']}", file=sys.stderr, flush=True)
+            yield r
+
+    if args.json:  # what json.dumps(results, indent=2) gives, an element at a time
+        for n, r in enumerate(streamed()):
+            print(("[\n" if n == 0 else ",\n") + textwrap.indent(json.dumps(r, indent=2, allow_nan=False), "  "),
+                  end="", flush=True)
+        print("\n]")
+    else:
+        for line in table_lines(streamed(), max(map(len, args.images))):
+            print(line, flush=True)
     return 1 if failed else 0
-
 
 if __name__ == "__main__":
     sys.exit(cli.run(main, preload=("hsnet_jax.inference.prediction",)))

@@ -5,6 +5,8 @@ import glob
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -129,3 +131,69 @@ def test_non_finite_probabilities_are_an_error_never_printed(tmp_path, capsys):
              class_names=list(CANONICAL_EXPRESSIONS), answer="happiness", logit=float("inf"))
     refused(["--workdir", workdir, "--json", photo(tmp_path / "a.png")], "not finite")
     assert "NaN" not in capsys.readouterr().out
+
+
+def declaring(path, width: int, height: int) -> str:
+    """A JPEG of a few hundred bytes whose header declares width x height (a decompression bomb)."""
+    import io
+    data = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(data, "JPEG")
+    raw = bytearray(data.getvalue())
+    sof = raw.index(b"\xff\xc0")
+    raw[sof + 5:sof + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    path.write_bytes(bytes(raw))
+    return str(path)
+
+
+def test_a_pixel_limit_from_the_header_before_decoding(run, tmp_path, capsys):
+    bomb = declaring(tmp_path / "bomb.jpg", 13000, 13000)
+    assert os.path.getsize(bomb) < 1000
+    a = photo(tmp_path / "a.png")
+    assert predict.main(["--workdir", run, "--detect_face", "--json", bomb, a]) == 1
+    out, err = capsys.readouterr()
+    assert err.startswith(f"error: {bomb}: cannot read the image (13000x13000 is 169.0 megapixels, over the limit "
+                          "of 50; --max_pixels raises the limit)") and err.count("\n") == 2  # and a's "no face"
+    assert [set(r) for r in json.loads(out)] == [{"file", "error"}, {"file", "error"}]
+    assert predict.main(["--workdir", run, "--max_pixels", "100", a]) == 1
+    assert "over the limit of 0.0001" in capsys.readouterr().err
+
+
+def test_sixteen_bit_images_are_converted_without_float64():
+    import tracemalloc
+
+    from hsnet_jax.data.reading import to_rgb
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 65536, (1000, 1000), dtype=np.uint16))
+    image.load()
+    tracemalloc.start()
+    try:
+        rgb = np.asarray(to_rgb(image))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 * 1000 * 1000  # one float64 copy alone is 8 bytes a pixel
+    np.testing.assert_array_equal(rgb[..., 0], np.round(np.asarray(image) / 257.0).astype(np.uint8))
+
+
+def peak_rss_mb(argv) -> float:
+    """The high-water RSS of `argv` run in a fresh child of a fresh interpreter (so no other
+    child's peak counts), in MB."""
+    probe = ("import resource, subprocess, sys; subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, check=True); "
+             "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    out = subprocess.run([sys.executable, "-c", probe, *argv], capture_output=True, text=True, check=True,
+                         env=dict(os.environ, JAX_PLATFORMS="cpu"))
+    return int(out.stdout.split()[-1]) / 1024
+
+
+@pytest.mark.slow
+def test_predict_memory_is_flat_in_the_number_of_large_photos(run, tmp_path):
+    gradient = np.linspace(0, 255, 4000, dtype=np.float32)
+    big = (gradient[None, :, None] * np.ones((3000, 1, 3), np.float32)).astype(np.uint8)
+    paths = []
+    for n in range(8):  # 12 megapixels each, 36 MB decoded
+        paths.append(str(tmp_path / f"big{n}.jpg"))
+        Image.fromarray(np.roll(big, n * 100, axis=1)).save(paths[-1], quality=80)
+    command = [sys.executable, "-m", "hsnet_jax.predict", "--workdir", run, "--json"]
+    # From two photos on (the first chunk's decoding and compilation do not overlap), measured
+    # 654 MB for 2, 698 MB for 8 in-process; keeping every decoded photo adds 6 x 36 MB.
+    few, many = peak_rss_mb(command + paths[:2]), peak_rss_mb(command + paths)
+    assert many - few < 100, (few, many)

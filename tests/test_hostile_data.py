@@ -100,3 +100,22 @@ def test_a_symlinked_raf_db_aligned_folder_is_followed(tmp_path):
     os.symlink(tmp_path / "aligned", aligned)
     summary = prepare_dataset("raf_db", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "raf"))
     assert sum(map(sum, summary["class_counts"].values())) == 7 * 3
+
+
+def test_prepare_checks_the_pixel_limit_from_the_header(tmp_path):
+    from tests.test_hostile import declaring
+    data_trees.image_folder(str(tmp_path / "pets"))
+    bomb = declaring(tmp_path / "pets" / "train" / "cat" / "cat9.jpg", 13000, 13000)
+    with pytest.raises(CorruptImageError) as e:
+        prepare_dataset("image_folder", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "pets"))
+    assert f"{bomb} (13000x13000 is 169.0 megapixels, over the limit of 50)" in str(e.value)
+
+
+def test_full_size_decoding_is_chunked_by_pixels_not_count():
+    from hsnet_jax.data.reading import CHUNK_PIXELS, TRANSFORM_CHUNK, pixel_chunks
+    phone = 12_000_000
+    assert pixel_chunks([phone] * 3) == [[0], [1], [2]]
+    assert pixel_chunks([60_000_000, 100, 100]) == [[0], [1, 2]]  # over the budget: alone
+    thumbs = pixel_chunks([64 * 64] * 40)
+    assert [len(c) for c in thumbs] == [TRANSFORM_CHUNK, TRANSFORM_CHUNK, 40 - 2 * TRANSFORM_CHUNK]
+    assert sum(map(len, pixel_chunks([CHUNK_PIXELS // 3] * 7))) == 7 and len(pixel_chunks([CHUNK_PIXELS // 3] * 7)) == 3

@@ -29,12 +29,29 @@ from hsnet_jax.data.errors import CorruptImageError
 # time (so that same-sized photos are detected as one batch): RGB uint8 images ->
 # ([S, S, 3], flag) each, the flag marking images it handled by a fallback (no face found).
 Transform = Callable[[Sequence[np.ndarray]], list[tuple[np.ndarray, bool]]]
-TRANSFORM_CHUNK = 16  # images decoded ahead and transformed together
+TRANSFORM_CHUNK = 16  # at most this many full-size images decoded ahead and transformed together,
+CHUNK_PIXELS = 12_000_000  # and at most this many pixels (about one phone photo; a larger image alone)
 
 # The colour transparent pixels become (RGBA, LA, PA, palette or RGB with a transparent colour).
 BACKGROUND = (255, 255, 255)
 # What PIL raises for a file it cannot decode.
 DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
+
+
+# The most pixels an image may declare in its header (checked before decoding): a 633-byte
+# JPEG can declare 13000x13000. predict's --max_pixels raises it for predict.
+MAX_PIXELS = 50_000_000
+
+
+class PixelLimitError(OSError):
+    """An image whose header declares more than the pixel limit: never decoded."""
+
+
+def check_pixels(size: tuple[int, int], max_pixels: int = MAX_PIXELS) -> None:
+    """PixelLimitError when an image's header `size` (width, height) is over `max_pixels`."""
+    w, h = size
+    if w * h > max_pixels:
+        raise PixelLimitError(f"{w}x{h} is {w * h / 1e6:.1f} megapixels, over the limit of {max_pixels / 1e6:g}")
 
 
 class NotRegularFileError(OSError):
@@ -67,21 +84,32 @@ def to_rgb(image: Image.Image) -> Image.Image:
     BACKGROUND (so transparent pixels are BACKGROUND whatever colour is stored under them),
     16/32-bit greyscale (I;16, I) scaled from 0..65535 and float (F) clipped to 0..255."""
     image = ImageOps.exif_transpose(image)
-    if image.mode.startswith("I") or image.mode == "F":
-        pixels = np.asarray(image, np.float64)
-        if image.mode != "F" and (image.mode.startswith("I;16") or pixels.max(initial=0) > 255):
-            pixels = pixels / 257.0  # 65535 -> 255
-        image = Image.fromarray(np.clip(np.round(pixels), 0, 255).astype(np.uint8), "L")
+    if image.mode == "F":
+        image = Image.fromarray(np.clip(np.round(np.asarray(image, np.float32)), 0, 255).astype(np.uint8), "L")
+    elif image.mode.startswith("I"):  # integers only: 4 bytes a pixel, never float64's 8
+        pixels = np.clip(np.asarray(image), 0, 65535).astype(np.int32, copy=False)
+        if image.mode.startswith("I;16") or pixels.max(initial=0) > 255:
+            pixels += 128  # in place: (p + 128) // 257 == round(p / 257), 65535 -> 255
+            pixels //= 257
+        image = Image.fromarray(np.minimum(pixels, 255, out=pixels).astype(np.uint8), "L")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         image = Image.alpha_composite(Image.new("RGBA", rgba.size, BACKGROUND + (255,)), rgba)
     return image.convert("RGB")
 
 
-def load_rgb(path: str) -> np.ndarray:
-    """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable."""
+def load_rgb(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable
+    or over `max_pixels`."""
     with open_regular(path) as f, Image.open(f) as image:
+        check_pixels(image.size, max_pixels)
         return np.asarray(to_rgb(image))
+
+
+def header_size(path: str) -> tuple[int, int]:
+    """(width, height) from the header alone, nothing decoded; one of DECODE_ERRORS if unreadable."""
+    with open_regular(path) as f, Image.open(f) as image:
+        return image.size
 
 
 def resize_square(image: Image.Image, size: int) -> np.ndarray:
@@ -95,7 +123,31 @@ def resize_square(image: Image.Image, size: int) -> np.ndarray:
 def decode(path: str, size: int) -> np.ndarray:
     """One file -> uint8 [size, size, 3]: `to_rgb`, then `resize_square`."""
     with open_regular(path) as f, Image.open(f) as image:
+        check_pixels(image.size)
         return resize_square(to_rgb(image), size)
+
+
+def pixel_chunks(pixels: Sequence[int]) -> list[list[int]]:
+    """Positions 0..len(pixels)-1 in order, in chunks of at most CHUNK_PIXELS pixels (an image
+    over it alone) and TRANSFORM_CHUNK images: what full-size decoding keeps in memory at once."""
+    out: list[list[int]] = [[]]
+    total = 0
+    for i, n in enumerate(pixels):
+        if out[-1] and (total + n > CHUNK_PIXELS or len(out[-1]) == TRANSFORM_CHUNK):
+            out.append([])
+            total = 0
+        out[-1].append(i)
+        total += n
+    return [chunk for chunk in out if chunk]
+
+
+def _header_pixels(path: str) -> int:
+    """Width x height from the header; 0 for a file that will fail to decode anyway."""
+    try:
+        w, h = header_size(path)
+        return w * h
+    except DECODE_ERRORS:
+        return 0
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
@@ -105,8 +157,8 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     paths the transform flagged).
 
     Images are decoded in a few threads; without `transform` each is resized to `size`, with it
-    they are decoded full size and transformed TRANSFORM_CHUNK at a time in this thread (a face
-    crop needs the whole photo). Raises
+    they are decoded full size and transformed a `pixel_chunks` chunk at a time in this thread (a
+    face crop needs the whole photo). Raises
     CorruptImageError naming every undecodable file unless `skip_corrupt`. Preparation calls it
     a chunk at a time with its own progress `bar`, collecting why each file failed in `reasons`.
     """
@@ -127,12 +179,12 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
                 flagged.append(paths[i])
 
     # With a transform, decode only a chunk ahead: full-size photos would pile up in memory.
-    step = TRANSFORM_CHUNK if transform is not None else max(1, len(paths))
+    chunks = pixel_chunks([_header_pixels(p) for p in paths]) if transform is not None else [range(len(paths))]
     with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, \
             contextlib.nullcontext(bar) if bar is not None else tqdm(total=len(paths), desc=desc, unit="img") as bar:
-        for start in range(0, len(paths), step):
+        for positions in chunks:
             chunk: list[tuple[int, np.ndarray]] = []
-            for i, image, reason in pool.map(work, range(start, min(start + step, len(paths)))):
+            for i, image, reason in pool.map(work, positions):
                 if image is None:
                     failures.append((i, reason))
                 elif transform is None:
