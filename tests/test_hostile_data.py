@@ -119,3 +119,18 @@ def test_full_size_decoding_is_chunked_by_pixels_not_count():
     thumbs = pixel_chunks([64 * 64] * 40)
     assert [len(c) for c in thumbs] == [TRANSFORM_CHUNK, TRANSFORM_CHUNK, 40 - 2 * TRANSFORM_CHUNK]
     assert sum(map(len, pixel_chunks([CHUNK_PIXELS // 3] * 7))) == 7 and len(pixel_chunks([CHUNK_PIXELS // 3] * 7)) == 3
+
+
+def test_a_jpeg_cut_short_is_corrupt_even_ending_with_an_end_marker(tmp_path):
+    import skimage.data
+    data_trees.image_folder(str(tmp_path / "pets"))
+    whole = tmp_path / "whole.jpg"
+    Image.fromarray(skimage.data.astronaut()).save(whole, quality=90)
+    data = whole.read_bytes()
+    cut = tmp_path / "pets" / "train" / "cat" / "cat9.jpg"
+    cut.write_bytes(data[:len(data) * 6 // 10] + b"\xff\xd9")  # decodes with its bottom 40% grey
+    (tmp_path / "pets" / "train" / "cat" / "cat8.jpg").write_bytes(data)  # the same, whole: kept
+    summary = prepare_dataset("image_folder", data_dir=str(tmp_path / "data"), manual_dir=str(tmp_path / "pets"),
+                              skip_corrupt=True)
+    assert [os.path.basename(p) for p in summary["skipped_corrupt"]] == ["cat9.jpg"]
+    assert summary["class_counts"]["train"] == [4, 2]

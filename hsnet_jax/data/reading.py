@@ -5,7 +5,8 @@ while decoding) by `load_rgb`, the one decoder of this package (prepare and pred
 orientation applied (a phone photo stored sideways comes out upright), transparency
 composited on white, 16-bit greyscale scaled to 8 bits, then RGB; then resized to the
 dataset's stored size. A file PIL cannot decode (unreadable, truncated, not an image) is never
-dropped silently: preparation stops with a one-line list of all of them, or with
+dropped silently (a JPEG cut short is one even when it still ends with an end-of-image marker:
+`_ends_early`): preparation stops with a one-line list of all of them, or with
 `skip_corrupt` they are left out and returned so the summary can count them. Only regular
 files are opened (`open_regular`): a FIFO, device or socket named like an image is such a bad
 file, refused before `open` could block on it.
@@ -15,9 +16,10 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import io
 import os
 import stat
-from typing import BinaryIO, Callable, Sequence
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -98,11 +100,47 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def load_rgb(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable
-    or over `max_pixels`."""
-    with open_regular(path) as f, Image.open(f) as image:
+JPEG_END = b"\xff\xd9"  # the end-of-image marker
+PADDING = bytes(range(1, 129))  # no 0xFF: never read as a marker
+
+
+class TruncatedImageError(OSError):
+    """A JPEG whose image data ends before its last block, though it ends with an end-of-image marker."""
+
+
+def _ends_early(image: Image.Image, data: bytes) -> bool:
+    """Whether the decoded JPEG `image` met its end-of-image marker before its last block.
+    libjpeg then fills the missing blocks grey and PIL reports nothing (a JPEG cut short
+    without the marker PIL does report). Bytes put before the marker change the picture only
+    when the decoder still wanted data: one more decode, of JPEGs only, tells."""
+    if image.format != "JPEG" or not data.endswith(JPEG_END):
+        return False
+    with Image.open(io.BytesIO(data[:-len(JPEG_END)] + PADDING + JPEG_END)) as padded:
+        try:
+            padded.load()
+        except DECODE_ERRORS:
+            return True
+        return padded.tobytes() != image.tobytes()
+
+
+@contextlib.contextmanager
+def _decoded(path: str, max_pixels: int) -> Iterator[Image.Image]:
+    """The file's image decoded (a regular file, at most `max_pixels` by its header, its data
+    complete); one of DECODE_ERRORS otherwise."""
+    with open_regular(path) as f:
+        data = f.read()
+    with Image.open(io.BytesIO(data)) as image:
         check_pixels(image.size, max_pixels)
+        image.load()
+        if _ends_early(image, data):
+            raise TruncatedImageError("image data ends early (a file cut short before its end-of-image marker)")
+        yield image
+
+
+def load_rgb(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """One file -> uint8 [H, W, 3] by `to_rgb`; raises one of DECODE_ERRORS when undecodable,
+    cut short or over `max_pixels`."""
+    with _decoded(path, max_pixels) as image:
         return np.asarray(to_rgb(image))
 
 
@@ -122,8 +160,7 @@ def resize_square(image: Image.Image, size: int) -> np.ndarray:
 
 def decode(path: str, size: int) -> np.ndarray:
     """One file -> uint8 [size, size, 3]: `to_rgb`, then `resize_square`."""
-    with open_regular(path) as f, Image.open(f) as image:
-        check_pixels(image.size)
+    with _decoded(path, MAX_PIXELS) as image:
         return resize_square(to_rgb(image), size)
 
 
