@@ -1,8 +1,9 @@
-"""`python -m hsnet_jax.predict --workdir DIR [--detect_face] [--json] [--annotate OUT] IMAGE...`:
+"""`python -m hsnet_jax.predict --workdir DIR [--detect_face] [--json] [--annotate OUT [--overwrite]] IMAGE...`:
 the expression on each photo (each face of it with `--detect_face`), with the class
 probabilities, as a table or JSON. How each image is read, cropped and predicted:
 `hsnet_jax.inference.prediction`. An unreadable file or, with `--detect_face`, a photo without
 a face gets its own `error:` line; the other images are still predicted and the exit status is 1.
+Rows (or JSON elements) are printed as each chunk of photos finishes.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         for line in table_lines(streamed(), max(map(len, args.images))):
             print(line, flush=True)
     return 1 if failed else 0
+
 
 if __name__ == "__main__":
     sys.exit(cli.run(main, preload=("hsnet_jax.inference.prediction",)))

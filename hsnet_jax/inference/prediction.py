@@ -29,7 +29,7 @@ from hsnet_jax.data.reading import (DECODE_ERRORS, MAX_PIXELS, PixelLimitError, 
                                     pixel_chunks, resize_square)
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.inference.evaluation import check_finite, load_run
+from hsnet_jax.inference.evaluation import Run, check_finite, load_run
 from hsnet_jax.inference.metrics import softmax
 
 
@@ -115,7 +115,7 @@ def predict_stream(workdir: str, paths: Sequence[str], detect_face: bool = False
     config = checkpoint.load_run_config(workdir)
     size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
     results: list[dict[str, Any]] = [{"file": path} for path in paths]
-    run = None
+    run: Run | None = None
     done = 0
     for chunk in chunks(paths, max_pixels, results):
         photos: dict[int, np.ndarray] = {}
@@ -140,7 +140,7 @@ def predict_stream(workdir: str, paths: Sequence[str], detect_face: bool = False
     yield from results[done:]
 
 
-def _predict_chunk(run, faces: dict[int, list[tuple[list[float], np.ndarray]]], photos: dict[int, np.ndarray],
+def _predict_chunk(run: Run, faces: dict[int, list[tuple[list[float], np.ndarray]]], photos: dict[int, np.ndarray],
                    detect_face: bool, largest_face: bool, results: list[dict[str, Any]], targets: list[str],
                    overwrite: bool, what: str) -> None:
     """The answers for one chunk's crops into `results`, each photo annotated when `targets`."""
