@@ -19,6 +19,7 @@ import contextlib
 import io
 import os
 import stat
+import warnings
 from typing import BinaryIO, Callable, Iterator, Sequence
 
 import numpy as np
@@ -115,12 +116,20 @@ def _ends_early(image: Image.Image, data: bytes) -> bool:
     when the decoder still wanted data: one more decode, of JPEGs only, tells."""
     if image.format != "JPEG" or not data.endswith(JPEG_END):
         return False
-    with Image.open(io.BytesIO(data[:-len(JPEG_END)] + PADDING + JPEG_END)) as padded:
+    with _opened(io.BytesIO(data[:-len(JPEG_END)] + PADDING + JPEG_END)) as padded:
         try:
             padded.load()
         except DECODE_ERRORS:
             return True
         return padded.tobytes() != image.tobytes()
+
+
+def _opened(f: BinaryIO) -> Image.Image:
+    """Image.open without PIL's decompression-bomb warning (89 to 179 megapixels): our own
+    pixel limit (`check_pixels`) decides, in one line; PIL's error above 179 stays."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        return Image.open(f)
 
 
 @contextlib.contextmanager
@@ -129,7 +138,7 @@ def _decoded(path: str, max_pixels: int) -> Iterator[Image.Image]:
     complete); one of DECODE_ERRORS otherwise."""
     with open_regular(path) as f:
         data = f.read()
-    with Image.open(io.BytesIO(data)) as image:
+    with _opened(io.BytesIO(data)) as image:
         check_pixels(image.size, max_pixels)
         image.load()
         if _ends_early(image, data):
@@ -146,7 +155,7 @@ def load_rgb(path: str, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
 def header_size(path: str) -> tuple[int, int]:
     """(width, height) from the header alone, nothing decoded; one of DECODE_ERRORS if unreadable."""
-    with open_regular(path) as f, Image.open(f) as image:
+    with open_regular(path) as f, _opened(f) as image:
         return image.size
 
 
