@@ -189,11 +189,12 @@ def test_predict_memory_is_flat_in_the_number_of_large_photos(run, tmp_path):
     gradient = np.linspace(0, 255, 4000, dtype=np.float32)
     big = (gradient[None, :, None] * np.ones((3000, 1, 3), np.float32)).astype(np.uint8)
     paths = []
-    for n in range(8):  # 12 megapixels each, 36 MB decoded
+    for n in range(12):  # 12 megapixels each, 36 MB decoded
         paths.append(str(tmp_path / f"big{n}.jpg"))
         Image.fromarray(np.roll(big, n * 100, axis=1)).save(paths[-1], quality=80)
     command = [sys.executable, "-m", "hsnet_jax.predict", "--workdir", run, "--json"]
-    # From two photos on (the first chunk's decoding and compilation do not overlap), measured
-    # 654 MB for 2, 698 MB for 8 in-process; keeping every decoded photo adds 6 x 36 MB.
+    # From two photos on (the first chunk's decoding and compilation do not overlap): measured
+    # 618-623 MB for 2 photos, 641-683 MB for 8 (allocator noise); keeping every decoded photo
+    # would add 10 x 36 MB for 12.
     few, many = peak_rss_mb(command + paths[:2]), peak_rss_mb(command + paths)
-    assert many - few < 100, (few, many)
+    assert many - few < 160, (few, many)
