@@ -13,6 +13,9 @@ from hsnet_jax.errors import HSNetError
 THRESHOLD_MODES = ("rel", "abs")  # ReduceLROnPlateau's threshold modes
 DTYPES = ("float32", "bfloat16")  # config.dtype: the compute dtype (hsnet_jax.models.DTYPES)
 DATA_PLACEMENTS = ("auto", "device", "host", "stream")  # config.data_placement (hsnet_jax.training.placement)
+# Sane upper bounds: beyond them an edited config would only exhaust memory, as a traceback.
+MAX_IMAGE_SIZE = 1024  # the model input; the paper's is 224
+MAX_EVAL_BATCH_SIZE = 65536
 
 
 def base_config(dataset: str) -> ml_collections.ConfigDict:
@@ -58,10 +61,15 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     positive = ("image_size", "batch_size", "num_epochs", "steps_per_dispatch", "eval_batch_size",
                 "checkpoint_keep")
     for key in positive:
+        if isinstance(config[key], bool) or not isinstance(config[key], int):
+            raise HSNetError(f"config.{key} must be an integer, got {config[key]!r}")
         if config[key] <= 0:
             raise HSNetError(f"config.{key} must be positive, got {config[key]}")
     if config.image_size < 75:
         raise HSNetError(f"config.image_size must be at least 75 (HSNet's smallest input), got {config.image_size}")
+    for key, bound in (("image_size", MAX_IMAGE_SIZE), ("eval_batch_size", MAX_EVAL_BATCH_SIZE)):
+        if config[key] > bound:
+            raise HSNetError(f"config.{key} must be at most {bound}, got {config[key]}")
     if config.batch_size < 2 * num_devices:
         # BatchNorm (FGAL's standardisation above all) needs two examples per device; PyTorch
         # refuses a batch of one in training too.

@@ -94,7 +94,7 @@ class Deployment:
 
     def predict_files(self, paths: Sequence[str], largest_face: bool = False,
                       max_side: int | None = None) -> list[dict[str, Any]]:
-        """`hsnet_jax.predict.predict_files(..., detect_face=True)`'s results, from this export."""
+        """`hsnet_jax.inference.prediction.predict_files(..., detect_face=True)`'s results, from this export."""
         results: list[dict[str, Any]] = [{"file": path} for path in paths]
         photos = answers.read_photos(paths, results)
         faces = answers.find_faces(paths, photos, self.stored_size, largest_face, max_side, results,

@@ -49,11 +49,12 @@ def random_variables(model, seed: int = 0) -> dict:
     return jax.tree_util.tree_map_with_path(draw, dict(shapes))
 
 
-def answering_variables(model, answer: int, fgal: bool) -> dict:
-    """Random weights whose head gives every image the logits `LOGIT * onehot(answer)`."""
+def answering_variables(model, answer: int, fgal: bool, logit: float = LOGIT) -> dict:
+    """Random weights whose head gives every image the logits `logit * onehot(answer)` (with
+    `logit` inf: a damaged network, whose probabilities are NaN)."""
     variables = random_variables(model)
     logits = np.zeros(model.num_classes, np.float32)
-    logits[answer] = LOGIT
+    logits[answer] = logit
     params = variables["params"]
     if fgal:
         for j, level in enumerate("abc"):
@@ -67,7 +68,8 @@ def answering_variables(model, answer: int, fgal: bool) -> dict:
 
 
 def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str], answer: str,
-             fgal: bool = False, image_size: int = IMAGE_SIZE, variables: dict | None = None) -> None:
+             fgal: bool = False, image_size: int = IMAGE_SIZE, variables: dict | None = None,
+             logit: float = LOGIT) -> None:
     """Writes WORKDIR/config.json and WORKDIR/checkpoints/best for a network answering `answer`,
     or, given `variables` (HSNet's {"params", "batch_stats"}, no FGAL), for that network."""
     os.makedirs(workdir, exist_ok=True)
@@ -78,7 +80,7 @@ def make_run(workdir: str, *, dataset: str, data_dir: str, class_names: list[str
     config.model.use_fgal = fgal
     model = create_model(config, len(class_names))
     if variables is None:
-        variables = answering_variables(model, class_names.index(answer), fgal)
+        variables = answering_variables(model, class_names.index(answer), fgal, logit)
     checkpoint.save_run_config(workdir, config)
     manager = checkpoint.open_manager(workdir, "best")
     checkpoint.save(manager, 1, variables, dict(epoch=1, class_names=class_names, dataset=dataset,

@@ -34,7 +34,7 @@ import tensorflow_datasets as tfds
 
 from hsnet_jax.data.errors import CorruptImageError, LabelError, LayoutError
 from hsnet_jax.data.fingerprint import Fingerprint
-from hsnet_jax.data.reading import Transform, read_images
+from hsnet_jax.data.reading import Transform, open_regular, read_images
 from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.data.splits import Holdouts, stratified_split, subject_split
 
@@ -177,7 +177,7 @@ class ManualBuilder(ExpressionBuilder, skip_registration=True):
 
     def _source(self, records: Records, i: int) -> bytes:
         """The bytes record `i` was made from, for the fingerprint: its file as downloaded."""
-        with open(records.paths[i], "rb") as f:
+        with open_regular(records.paths[i]) as f:
             return f.read()
 
     def _decode(self, records: Records, indices: np.ndarray, bar: Progress, reasons: dict[str, str]

@@ -42,9 +42,14 @@ class RafDb(ManualBuilder, skip_registration=True):
         found = scan(root)
         on_disk = {os.path.basename(p) for p in found.files if os.path.dirname(p) == image_dir}
         problems, records, first_line = [], Records([], [], {"file_name": []}, [], ignored=found.ignored), {}
-        with open(label_file, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
+        with open(label_file, "rb") as f:
+            for line_no, raw in enumerate(f, 1):
                 where = f"{label_file}:{line_no}"
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    problems.append(f"{where}: not UTF-8 text (byte 0x{raw[e.start]:02X} at column {e.start + 1})")
+                    continue
                 if not line.strip():
                     continue
                 parts = line.split()

@@ -5,7 +5,9 @@ while decoding) by `load_rgb` (`hsnet_jax.faces.photo`), the one decoder of this
 orientation applied (a phone photo stored sideways comes out upright), transparency
 composited on white, 16-bit greyscale scaled to 8 bits, then RGB; then resized to the
 dataset's stored size. A file PIL cannot decode (unreadable, truncated, not an image) is never
-dropped silently: preparation stops with a one-line list of all of them, or with
+dropped silently (a JPEG cut short is one even when it still ends with an end-of-image marker;
+a FIFO, device or socket named like an image is one, refused before `open` could block on it:
+`hsnet_jax.faces.photo`): preparation stops with a one-line list of all of them, or with
 `skip_corrupt` they are left out and returned so the summary can count them.
 """
 
@@ -21,14 +23,16 @@ from PIL import Image
 
 from hsnet_jax.data.errors import CorruptImageError
 # The decoder lives in the jax-free hsnet_jax.faces.photo (deploy reads photos with it too).
-from hsnet_jax.faces.photo import BACKGROUND, DECODE_ERRORS, load_rgb, to_rgb  # noqa: F401
+from hsnet_jax.faces.photo import (BACKGROUND, DECODE_ERRORS, MAX_PIXELS, PixelLimitError, decoded,  # noqa: F401
+                                   check_pixels, header_size, load_rgb, open_regular, to_rgb)
 from hsnet_jax.runtime.progress import Progress
 
 # A transform applied after decoding, e.g. the MTCNN face crop, to a few full-size images at a
 # time (so that same-sized photos are detected as one batch): RGB uint8 images ->
 # ([S, S, 3], flag) each, the flag marking images it handled by a fallback (no face found).
 Transform = Callable[[Sequence[np.ndarray]], list[tuple[np.ndarray, bool]]]
-TRANSFORM_CHUNK = 16  # images decoded ahead and transformed together
+TRANSFORM_CHUNK = 16  # at most this many full-size images decoded ahead and transformed together,
+CHUNK_PIXELS = 12_000_000  # and at most this many pixels (about one phone photo; a larger image alone)
 
 
 def resize_square(image: Image.Image, size: int) -> np.ndarray:
@@ -41,8 +45,31 @@ def resize_square(image: Image.Image, size: int) -> np.ndarray:
 
 def decode(path: str, size: int) -> np.ndarray:
     """One file -> uint8 [size, size, 3]: `to_rgb`, then `resize_square`."""
-    with Image.open(path) as image:
+    with decoded(path, MAX_PIXELS) as image:
         return resize_square(to_rgb(image), size)
+
+
+def pixel_chunks(pixels: Sequence[int]) -> list[list[int]]:
+    """Positions 0..len(pixels)-1 in order, in chunks of at most CHUNK_PIXELS pixels (an image
+    over it alone) and TRANSFORM_CHUNK images: what full-size decoding keeps in memory at once."""
+    out: list[list[int]] = [[]]
+    total = 0
+    for i, n in enumerate(pixels):
+        if out[-1] and (total + n > CHUNK_PIXELS or len(out[-1]) == TRANSFORM_CHUNK):
+            out.append([])
+            total = 0
+        out[-1].append(i)
+        total += n
+    return [chunk for chunk in out if chunk]
+
+
+def _header_pixels(path: str) -> int:
+    """Width x height from the header; 0 for a file that will fail to decode anyway."""
+    try:
+        w, h = header_size(path)
+        return w * h
+    except DECODE_ERRORS:
+        return 0
 
 
 def read_images(paths: Sequence[str], size: int, *, transform: Transform | None = None,
@@ -52,8 +79,8 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
     paths the transform flagged).
 
     Images are decoded in a few threads; without `transform` each is resized to `size`, with it
-    they are decoded full size and transformed TRANSFORM_CHUNK at a time in this thread (a face
-    crop needs the whole photo). Raises
+    they are decoded full size and transformed a `pixel_chunks` chunk at a time in this thread (a
+    face crop needs the whole photo). Raises
     CorruptImageError naming every undecodable file unless `skip_corrupt`. Preparation calls it
     a chunk at a time with its own progress `bar`, collecting why each file failed in `reasons`.
     """
@@ -74,12 +101,12 @@ def read_images(paths: Sequence[str], size: int, *, transform: Transform | None 
                 flagged.append(paths[i])
 
     # With a transform, decode only a chunk ahead: full-size photos would pile up in memory.
-    step = TRANSFORM_CHUNK if transform is not None else max(1, len(paths))
+    chunks = pixel_chunks([_header_pixels(p) for p in paths]) if transform is not None else [range(len(paths))]
     with concurrent.futures.ThreadPoolExecutor(min(4, os.cpu_count() or 1)) as pool, \
             contextlib.nullcontext(bar) if bar is not None else Progress(len(paths), desc, "img") as bar:
-        for start in range(0, len(paths), step):
+        for positions in chunks:
             chunk: list[tuple[int, np.ndarray]] = []
-            for i, image, reason in pool.map(work, range(start, min(start + step, len(paths)))):
+            for i, image, reason in pool.map(work, positions):
                 if image is None:
                     failures.append((i, reason))
                 elif transform is None:

@@ -4,36 +4,37 @@ read, detect, crop and answer in JSON alike. numpy and Pillow only."""
 
 from __future__ import annotations
 
-from typing import Any, BinaryIO, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
-from PIL import Image
 
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.faces.crop_rule import crop_box
 from hsnet_jax.faces.mtcnn_procedure import MIN_FACE_SIZE, Faces, too_small
-from hsnet_jax.faces.photo import DECODE_ERRORS, to_rgb, unreadable
+from hsnet_jax.faces.photo import DECODE_ERRORS, MAX_PIXELS, load_rgb, unreadable
 
 Result = dict[str, Any]
 FaceCrops = dict[int, list[tuple[list[float], np.ndarray]]]
 
 
-def read_photo(path: str | BinaryIO, name: str | None = None) -> np.ndarray:
+def read_photo(path: str | BinaryIO, name: str | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     """The upright RGB uint8 photo from a file path or a file object (an upload, named `name`);
-    HSNetError naming the file when it cannot be decoded."""
+    HSNetError naming the file when it cannot be decoded, is cut short, is not a regular file or
+    declares more than `max_pixels` in its header (then never decoded)."""
     try:
-        with Image.open(path) as image:
-            return np.asarray(to_rgb(image))
+        return load_rgb(path, max_pixels)
     except DECODE_ERRORS as e:
         raise HSNetError(unreadable(name or path, e)) from None
 
 
-def read_photos(paths: Sequence[str], results: list[Result]) -> dict[int, np.ndarray]:
-    """{index: photo} of the readable paths; the others get their error in `results`."""
+def read_photos(paths: Sequence[str], results: list[Result], max_pixels: int = MAX_PIXELS,
+                indices: Sequence[int] | None = None) -> dict[int, np.ndarray]:
+    """{index: photo} of the readable paths (those at `indices`, default all); the others get
+    their error in `results`."""
     photos = {}
-    for i, path in enumerate(paths):
+    for i in range(len(paths)) if indices is None else indices:
         try:
-            photos[i] = read_photo(path)
+            photos[i] = read_photo(paths[i], max_pixels=max_pixels)
         except HSNetError as e:
             results[i]["error"] = str(e)
     return photos
@@ -98,23 +99,29 @@ def _rows(results: list[dict[str, Any]]) -> list[tuple[str, str, str, dict[str, 
     return rows
 
 
+BOX_WIDTH = len("9999,9999,9999,9999")  # the box column's width, fixed: rows are printed as they come
+
+
+def table_lines(results: Iterable[dict[str, Any]], image_width: int) -> Iterator[str]:
+    """The table a row at a time (the header before the first): file, [face number, box
+    x0,y0,x1,y1,] predicted expression, then each class's probability; columns as wide as
+    `image_width` (the longest file name), BOX_WIDTH and the longest class name."""
+    layout = None
+    for file, face, box, answer in (row for r in results for row in _rows([r])):
+        if layout is None:
+            names = list(answer["probabilities"])
+            widths = [max(len("image"), image_width)] + ([len("face"), BOX_WIDTH] if box else []) + \
+                [max(len("prediction"), *map(len, names))]
+            layout = (names, widths, [max(len(n), 6) for n in names])
+            titles = ["image"] + (["face", "box"] if box else []) + ["prediction"]
+            yield "  ".join(f"{t:<{w}}" for t, w in zip(titles, widths)) + "  " + \
+                "  ".join(f"{n:>{w}}" for n, w in zip(names, layout[2]))
+        names, widths, p_widths = layout
+        values = [file] + ([face, box] if widths[1:-1] else []) + [answer["prediction"]]
+        yield "  ".join(f"{v:<{w}}" for v, w in zip(values, widths)) + "  " + \
+            "  ".join(f"{answer['probabilities'][n]:>{w}.4f}" for n, w in zip(names, p_widths))
+
+
 def format_table(results: list[dict[str, Any]]) -> str:
-    """One row per predicted face (or image without --detect_face): file, [face number, box
-    x0,y0,x1,y1,] predicted expression, then each class's probability."""
-    rows = _rows(results)
-    if not rows:
-        return ""
-    names = list(rows[0][3]["probabilities"])
-    with_box = any(box for _, _, box, _ in rows)
-    columns = [("image", [r[0] for r in rows])]
-    if with_box:
-        columns += [("face", [r[1] for r in rows]), ("box", [r[2] for r in rows])]
-    columns += [("prediction", [r[3]["prediction"] for r in rows])]
-    widths = [max(len(title), *(len(v) for v in values)) for title, values in columns]
-    p_widths = [max(len(n), 6) for n in names]
-    lines = ["  ".join(f"{title:<{w}}" for (title, _), w in zip(columns, widths)) + "  "
-             + "  ".join(f"{n:>{w}}" for n, w in zip(names, p_widths))]
-    for k, row in enumerate(rows):
-        lines.append("  ".join(f"{values[k]:<{w}}" for (_, values), w in zip(columns, widths)) + "  "
-                     + "  ".join(f"{row[3]['probabilities'][n]:>{w}.4f}" for n, w in zip(names, p_widths)))
-    return "\n".join(lines)
+    """`table_lines` of a list of results, as one string ("" when nothing was predicted)."""
+    return "\n".join(table_lines(results, max((len(r["file"]) for r in results), default=0)))

@@ -24,6 +24,7 @@ import os
 from typing import Any, Callable, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from flax import linen as nn
 
@@ -59,6 +60,7 @@ def load_run(workdir: str, which: str = "best", model: nn.Module | None = None,
     class_names = tuple(checkpoint.read_meta(workdir, which)["class_names"])
     model = model if model is not None else create_model(config, len(class_names))
     variables = checkpoint.restore_variables(workdir, which, expected=architecture(model))
+    check_shapes(variables, model, config.image_size, checkpoint.checkpoint_dir(workdir, which))
     mesh = make_mesh()
     batch_size = batch_size or config.eval_batch_size
     forward = make_predict_fn(model, config.image_size, mesh, batch_size)
@@ -67,6 +69,28 @@ def load_run(workdir: str, which: str = "best", model: nn.Module | None = None,
         gated = make_predict_fn(model, config.image_size, mesh, batch_size, with_gates=True)
         with_gates = lambda images: gated(variables, images)  # noqa: E731
     return Run(class_names, lambda images: forward(variables, images), with_gates)
+
+
+def check_shapes(variables: dict[str, Any], model: nn.Module, image_size: int, where: str) -> None:
+    """One line when the stored arrays do not fit the network its metadata describes (metadata
+    edited to another class count): found here, not as a traceback inside the forward pass."""
+    wanted = jax.eval_shape(lambda: model.init(jax.random.key(0), jnp.zeros((1, image_size, image_size, 3)),
+                                               train=False))
+    want = {jax.tree_util.keystr(k): v.shape for k, v in jax.tree_util.tree_leaves_with_path(
+        {c: wanted[c] for c in variables if c in wanted})}
+    have = {jax.tree_util.keystr(k): np.shape(v) for k, v in jax.tree_util.tree_leaves_with_path(variables)}
+    for key in sorted(set(want) | set(have)):
+        if want.get(key) != have.get(key):
+            raise HSNetError(f"{where}: the stored variables do not fit the network its metadata describes "
+                             f"({key}: {have.get(key, 'missing')} stored, {want.get(key, 'none')} expected)")
+
+
+def check_finite(values: np.ndarray, what: str) -> None:
+    """Non-finite network outputs are an error, never a report or a printed NaN."""
+    bad = int((~np.isfinite(values)).any(axis=-1).sum())
+    if bad:
+        raise HSNetError(f"{what}: the network's output is not finite (NaN or inf) for {bad} of {len(values)} "
+                         "images: its checkpoint or config is damaged")
 
 
 def common_columns(dataset_classes: Sequence[str], model_classes: Sequence[str]
@@ -134,6 +158,7 @@ def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = No
         logits, gates = run.predict_with_gates(examples.images)
     else:
         logits = run.predict(examples.images)
+    check_finite(np.asarray(logits), f"checkpoint {which} of {workdir}")
     predictions = np.argmax(logits, axis=-1)
     labels, predictions, class_names, excluded = to_common_space(
         examples.labels, examples.class_names, predictions, run.class_names)

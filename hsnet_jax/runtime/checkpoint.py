@@ -34,6 +34,7 @@ import orbax.checkpoint as ocp
 import tensorstore as ts
 from etils import epath
 
+from hsnet_jax.config import base_config, check_config
 from hsnet_jax.errors import HSNetError
 
 WHICH = ("latest", "best")
@@ -322,12 +323,27 @@ def save_run_config(workdir: str, config: ml_collections.ConfigDict) -> None:
 
 
 def load_run_config(workdir: str) -> ml_collections.ConfigDict:
-    """The resolved config a run in `workdir` was started with (WORKDIR/config.json)."""
+    """The resolved config a run in `workdir` was started with (WORKDIR/config.json), on its
+    dataset's `base_config` (a key an older run lacks gets its default) and through the same
+    `check_config` as a new run: an edited or damaged file is one line, never a traceback or a
+    network answering NaN."""
     path = config_path(workdir)
     try:
-        with open(path) as f:
-            return ml_collections.ConfigDict(json.load(f))
+        with open(path, "rb") as f:
+            stored = json.loads(f.read().decode("utf-8"))
     except FileNotFoundError:
         raise HSNetError(f"{workdir} is not a training run directory (no config.json)") from None
+    except UnicodeDecodeError as e:
+        raise HSNetError(f"{path} is not UTF-8 text (byte 0x{e.object[e.start]:02X} at offset {e.start})") from None
     except json.JSONDecodeError as e:
         raise HSNetError(f"{path} is not valid JSON ({e})") from None
+    if not isinstance(stored, dict) or not isinstance(stored.get("dataset"), str):
+        raise HSNetError(f"{path} does not hold a run config (a JSON object naming its dataset), "
+                         f"got {json.dumps(stored)[:60]}")
+    config = base_config(stored["dataset"])
+    try:
+        config.update(stored)
+        check_config(config)
+    except (HSNetError, TypeError, ValueError, KeyError, AttributeError) as e:
+        raise HSNetError(f"{path}: {e}") from None
+    return config
