@@ -22,6 +22,7 @@ from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.faces.crops import detect_faces
 from hsnet_jax.faces.tracking import MAX_MISSED, Tracker
 from hsnet_jax.inference.video import Model, Smoother, TruncatedVideo, predict_video
+from hsnet_jax.runtime import cli
 from tests import clips
 from tests.handmade_run import answer_probabilities, make_run
 
@@ -226,15 +227,15 @@ def test_bad_input_one_line_each_nothing_half_written(run, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["empty_timeline.png", "table.csv"]  # no temporary file left
     # Unwritable outputs, and two videos whose outputs would collide, are found before any work.
     for flag, target in (("--output", os.path.join(table, "t.csv")), ("--annotate", os.path.join(table, "a.mp4"))):
-        assert predict.main(["--workdir", run, "--video", empty, flag, target]) == 1
+        assert cli.run(predict.main, ["--workdir", run, "--video", empty, flag, target]) == 1
         err = capsys.readouterr().err.splitlines()
         assert len(err) == 1 and err[0].startswith(f"error: cannot write {target}")
-    assert predict.main(["--workdir", run, "--video", empty, empty, "--output", table]) == 1
+    assert cli.run(predict.main, ["--workdir", run, "--video", empty, empty, "--output", table]) == 1
     assert capsys.readouterr().err.splitlines() == ["error: two videos share a name; their annotated copies and "
                                                     "timelines would collide: empty"]
     for flags, message in ((["--every", "0"], "--every 0: must be at least 1"),
                            (["--smooth", "-1"], "--smooth -1.0: must be a positive number of seconds")):
-        assert predict.main(["--workdir", run, "--video", empty, "--output", table, *flags]) == 1
+        assert cli.run(predict.main, ["--workdir", run, "--video", empty, "--output", table, *flags]) == 1
         captured = capsys.readouterr()
         assert captured.err.splitlines() == [f"error: {message}"] and captured.out == ""
     assert sorted(os.listdir(out)) == ["empty_timeline.png", "table.csv"]

@@ -59,7 +59,7 @@ class Model:
 
     @functools.cached_property
     def run(self) -> Run:
-        return load_run(self.workdir, self.which, FACE_BATCH)
+        return load_run(self.workdir, self.which, batch_size=FACE_BATCH)
 
 
 class Smoother:
