@@ -9,7 +9,6 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import av
 import numpy as np
@@ -25,6 +24,8 @@ from hsnet_jax.inference.video import Model, Smoother, TruncatedVideo, predict_v
 from hsnet_jax.runtime import cli
 from tests import clips
 from tests.handmade_run import answer_probabilities, make_run
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HAPPINESS = CANONICAL_EXPRESSIONS.index("happiness")
 EXPECTED = answer_probabilities(7, HAPPINESS)
@@ -241,37 +242,10 @@ def test_bad_input_one_line_each_nothing_half_written(run, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["empty_timeline.png", "table.csv"]
 
 
-MEMORY_SCRIPT = textwrap.dedent("""
-    import resource, sys
-    import numpy as np
-    from hsnet_jax.inference.video import Model, predict_video
-    from tests import clips
-    workdir, root = sys.argv[1:3]
-    model = Model(workdir)
-    face = clips.astronaut_face(48)
-    rng = np.random.default_rng(0)
-
-    def frame(k):
-        picture = clips.canvas(160, 96, k)
-        picture[:8] = rng.integers(0, 255, (8, 160, 3))  # noise: every frame costs bytes
-        clips.paste(picture, face, 20 + k % 40, 16)
-        return picture
-
-    peaks = []
-    for n in (300, 300, 2300):  # the first run compiles and warms up; the next two are compared
-        path = f"{root}/clip{n}.mp4"
-        clips.write(path, (frame(k) for k in range(n)))
-        rows = predict_video(model, path, every=100, annotate=f"{root}/annotated{n}.mp4", progress=False)
-        assert len(rows) == n // 100, len(rows)
-        peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
-    print(*peaks[1:])
-""")
-
-
 @pytest.mark.slow
 def test_memory_stays_flat_over_thousands_of_frames(run, tmp_path, env):
-    result = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, run, str(tmp_path)], capture_output=True,
-                            text=True, env=dict(env, PYTHONPATH=os.getcwd()), cwd=os.getcwd())
+    result = subprocess.run([sys.executable, "-m", "tests.programs.video_memory", run, str(tmp_path)],
+                            capture_output=True, text=True, env=dict(env, PYTHONPATH=ROOT), cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
     short, long = (float(v) for v in result.stdout.split())
     # 2,000 more frames of 160x96 held would be 92 MB (decoded RGB); measured: +6 MB.
