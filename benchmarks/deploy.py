@@ -42,7 +42,7 @@ from convert.export_model import JAX_FILE, export
 from hsnet_jax import deploy
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.faces.crops import detect_faces
-from hsnet_jax.evaluate import load_run
+from hsnet_jax.inference.evaluation import load_run
 from hsnet_jax.faces import answers
 from tests import photos
 from tests.handmade_run import make_run

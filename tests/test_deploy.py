@@ -91,7 +91,7 @@ def exported(tmp_path_factory, data_dir):
     from convert.export_model import export
     from convert.torch_hsnet import HSNet, randomize_, to_flax
     from hsnet_jax.data import prepare_dataset
-    from hsnet_jax.evaluate import load_run
+    from hsnet_jax.inference.evaluation import load_run
 
     root = tmp_path_factory.mktemp("deploy")
     prepare_dataset("synthetic/small", data_dir=data_dir)  # the int8 accuracy reads its test split
@@ -155,7 +155,7 @@ def slim_python(tmp_path_factory):
 
 @pytest.mark.slow
 def test_deploy_in_a_slim_venv_prints_predicts_json(exported, slim_python):
-    from hsnet_jax.predict import predict_files
+    from hsnet_jax.inference.prediction import predict_files
 
     env = dict(os.environ, PYTHONPATH=os.getcwd())
     check = ("import json, sys; from hsnet_jax import deploy; code = deploy.main(sys.argv[1:]); "
