@@ -90,7 +90,9 @@ def _conv_cpu(conv, x: jax.Array, kernel: jax.Array) -> jax.Array:
     if (kh, kw) == (1, 1) and conv.keywords["strides"] == (1, 1) and conv.keywords["padding"] == ((0, 0), (0, 0)):
         return jax.lax.dot_general(x, kernel[0, 0], (((3,), (0,)), ((), ())))
     out = jax.eval_shape(conv, x[:1], kernel).shape
-    if x.shape[0] > 1 and x.dtype.itemsize * x.shape[0] * out[1] * out[2] * kh * kw * cin > CPU_PATCH_BYTES:
+    batch = x.shape[0]  # symbolic in a batch-polymorphic export (jax.export): the plain convolution
+    patch_bytes = x.dtype.itemsize * out[1] * out[2] * kh * kw * cin  # per image
+    if isinstance(batch, int) and batch > 1 and batch * patch_bytes > CPU_PATCH_BYTES:
         return jax.lax.map(lambda image: conv(image[None], kernel)[0], x)
     return conv(x, kernel)
 
