@@ -54,7 +54,7 @@ def test_ctrl_c_ends_decoding_at_the_first_press(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "tests.programs.decode_many", fifo, big, "5000"], cwd=ROOT,
                                stderr=subprocess.PIPE, text=True, env=dict(os.environ, PYTHONPATH=ROOT))
     seen = ""
-    while "decoding" not in seen:  # the bar is up: the pool is decoding
+    while "decoding starts" not in seen:  # then a second for the pool to be decoding
         line = process.stderr.read(1)
         assert line, "the program ended before decoding"
         seen += line

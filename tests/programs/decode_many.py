@@ -16,6 +16,8 @@ from hsnet_jax.runtime import cli
 
 def main() -> None:
     first, path, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    # The test's cue (the progress output writes nothing to a pipe before a tenth is done).
+    print("decoding starts", file=sys.stderr, flush=True)
     sys.exit(cli.run(read_images, [first] + [path] * count, 64))
 
 
