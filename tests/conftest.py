@@ -13,10 +13,13 @@ if ROOT not in sys.path:
 
 @pytest.fixture(scope="session")
 def env(tmp_path_factory):
-    """Subprocess environment sharing one persistent XLA cache: only the first run compiles."""
+    """Subprocess environment sharing one persistent XLA cache: only the first run compiles.
+    Progress lines at every tenth (HSNET_PROGRESS_SECONDS=0): the tests wait for them ("epoch 2/3")
+    to signal a run at a known moment, and a test's stderr is a pipe, where the default writes a
+    line at most once a minute."""
     cache = tmp_path_factory.mktemp("xla_cache")
     return dict(os.environ, JAX_PLATFORMS="cpu", JAX_COMPILATION_CACHE_DIR=str(cache),
-                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+                JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0", HSNET_PROGRESS_SECONDS="0")
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,7 @@ def test_sigkill_at_random_moments_then_resume_equals_an_uninterrupted_run(refer
     checkpoint is written (it starts just before the epoch line), inside a step of epoch 2,
     and in epoch 2's validation; each rerun resumes (taking over the stale lock)."""
     rng = random.Random(9)
-    moments = [("epoch 1: train loss", 1.5), ("epoch 2/2:  33%", 2.0), ("epoch 2/2: 100%", 1.0)]
+    moments = [("epoch 1: train loss", 1.5), ("epoch 2/2: 33%", 2.0), ("epoch 2/2: 100%", 1.0)]
     for marker, spread in moments:
         trainer = Trainer(_command(tmp_path, data_dir), env)
         trainer.wait_for(marker)
