@@ -42,7 +42,7 @@ def measure(config: ml_collections.ConfigDict, steps: int = 40, rounds: int = 5)
     variables = init_variables(model, config.image_size, config.seed)
     tx = train_step.make_optimizer(variables["params"], freeze_stem=False, **config.optimizer)
     initial = train_step.create_train_state(jax.tree.map(np.asarray, variables), tx, plateau.init_state())
-    steps = {gathered: train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
+    step_fns = {gathered: train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
                                                   max_rotation=config.max_rotation, seed=config.seed,
                                                   gathered=gathered) for gathered in (False, True)}
     feeders = {p: build_feeder(p, mesh, source, split) for p in PLACEMENTS}
@@ -58,7 +58,7 @@ def measure(config: ml_collections.ConfigDict, steps: int = 40, rounds: int = 5)
         feeder, state, pending = feeders[placement], states[placement], None
         start = time.perf_counter()
         for _, inputs in feeder.dispatches(rows[first:first + count], 0, k):
-            state, metrics = steps[feeder.gathered](state, *inputs)
+            state, metrics = step_fns[feeder.gathered](state, *inputs)
             if pending is not None:
                 np.asarray(pending["loss"])
             pending = metrics
