@@ -36,7 +36,7 @@ import torch
 from facenet_pytorch import MTCNN
 from PIL import Image
 
-from hsnet_jax import predict
+from hsnet_jax.faces import answers
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.faces.crops import detect_faces
 from hsnet_jax.inference.evaluation import Run, load_run
@@ -53,7 +53,7 @@ def per_photo(run: Run, size: int, paths: list[str]) -> None:
     """`predict --detect_face` on each frame as its own photo (predict_files' steps, its run)."""
     for path in paths:
         results = [{"file": path}]
-        faces = predict.find_faces([path], {0: predict.read_photo(path)}, size, False, None, results)
+        faces = answers.find_faces([path], {0: answers.read_photo(path)}, size, False, None, results, detect_faces)
         crops = [crop for _, crop in faces.get(0, [])]
         if crops:
             softmax(run.predict(np.stack(crops)))
@@ -61,9 +61,9 @@ def per_photo(run: Run, size: int, paths: list[str]) -> None:
 
 def all_photos(run: Run, size: int, paths: list[str]) -> None:
     """`predict --detect_face` over all frames in one call (one detection batch)."""
-    photos = {i: predict.read_photo(p) for i, p in enumerate(paths)}
+    photos = {i: answers.read_photo(p) for i, p in enumerate(paths)}
     results = [{"file": p} for p in paths]
-    faces = predict.find_faces(paths, photos, size, False, None, results)
+    faces = answers.find_faces(paths, photos, size, False, None, results, detect_faces)
     crops = [crop for found in faces.values() for _, crop in found]
     softmax(run.predict(np.stack(crops)))
 

@@ -42,16 +42,18 @@ def _finish_and_compare(workdir, data_dir, env, reference):
 
 def test_ctrl_c_saves_and_a_second_launch_on_the_workdir_is_refused(reference, tmp_path, env, data_dir):
     first = Trainer(_command(tmp_path, data_dir), env)
-    first.wait_for("epoch 1/2")
+    first.wait_for("data placement: ")  # printed while the run holds its lock, before any step
     second = run(_command(tmp_path, data_dir), env)
     assert second.returncode == 1 and "Traceback" not in second.stderr
     assert f"error: {tmp_path} is in use by another training run (pid {first.proc.pid} on " in second.stderr
+    # The first progress line of epoch 2 comes after its first steps: Ctrl-C lands inside the epoch.
+    first.wait_for("epoch 2/2: ")
     first.proc.send_signal(signal.SIGINT)
     time.sleep(0.2)
     first.proc.send_signal(signal.SIGINT)  # impatient: ignored until the checkpoint is written
     code, err = first.finish()
     assert code == 130 and "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
-    assert "Ctrl-C: saved epoch 1 step" in err and "rerun the same command to resume" in err
+    assert "Ctrl-C: saved epoch 2 step" in err and "rerun the same command to resume" in err
     assert not os.path.exists(os.path.join(tmp_path, "run.lock"))
     assert checkpoint.read_meta(tmp_path, "latest")["step_in_epoch"] >= 1
     err = _finish_and_compare(tmp_path, data_dir, env, reference)

@@ -20,6 +20,7 @@ from hsnet_jax.faces import annotate
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.faces.crops import detect_faces
 from hsnet_jax.faces.tracking import MAX_MISSED, Tracker
+from hsnet_jax.inference.prediction import predict_files
 from hsnet_jax.inference.video import Model, Smoother, TruncatedVideo, predict_video
 from hsnet_jax.runtime import cli
 from tests import clips
@@ -147,7 +148,7 @@ def test_rows_are_what_predict_detect_face_says_of_the_same_frames(run, crossing
     for k, picture in enumerate(pictures):
         paths.append(str(tmp_path / f"frame{k:02d}.png"))
         Image.fromarray(picture).save(paths[-1])
-    photos = predict.predict_files(run, paths, detect_face=True)
+    photos = predict_files(run, paths, detect_face=True)
     for k, photo in enumerate(photos):
         got = sorted(boxes_of(crossing["rows"], k).values())
         assert got == sorted(face["box"] for face in photo["faces"])
