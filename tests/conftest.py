@@ -26,3 +26,17 @@ def env(tmp_path_factory):
 def data_dir(tmp_path_factory):
     """Where the generated set is prepared (by the first run that needs it)."""
     return str(tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run directory whose network answers happiness for every image (tests/handmade_run.py),
+    for the modules that predict with it (predict, video, serve, bad inputs). The generated set
+    need not be prepared: predict reads only its stored image size."""
+    from hsnet_jax.data import CANONICAL_EXPRESSIONS
+    from tests.handmade_run import make_run
+
+    workdir = str(tmp_path_factory.mktemp("run"))
+    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path_factory.mktemp("data")),
+             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
+    return workdir

@@ -19,13 +19,6 @@ from tests.handmade_run import make_run
 from tests.test_hostile_data import unblock_later
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path_factory.mktemp("data")),
-             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
-    return workdir
-
 
 def photo(path, side=80, seed=0) -> str:
     Image.fromarray(np.random.default_rng(seed).integers(0, 256, (side, side, 3), np.uint8)).save(path)

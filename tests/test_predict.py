@@ -17,18 +17,10 @@ from hsnet_jax.faces import annotate
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.faces.crops import detect_faces
 from tests import photos
-from tests.handmade_run import answer_probabilities, make_run
+from tests.handmade_run import answer_probabilities
 
 HAPPINESS = CANONICAL_EXPRESSIONS.index("happiness")
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    # The generated set need not be prepared: predict reads only its stored image size.
-    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path_factory.mktemp("data")),
-             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
-    return workdir
 
 
 @pytest.fixture(scope="module")

@@ -27,17 +27,9 @@ from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.inference.prediction import predict_files
 from hsnet_jax.serving.batcher import Batcher, QueueFull
 from tests import photos
-from tests.handmade_run import make_run
 
 QUEUE = 2  # the server's queue and batch: small, so a burst overflows it
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path_factory.mktemp("data")),
-             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
-    return workdir
 
 
 @pytest.fixture(scope="module")

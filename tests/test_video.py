@@ -24,20 +24,13 @@ from hsnet_jax.inference.prediction import predict_files
 from hsnet_jax.inference.video import Model, Smoother, TruncatedVideo, predict_video
 from hsnet_jax.runtime import cli
 from tests import clips
-from tests.handmade_run import answer_probabilities, make_run
+from tests.handmade_run import answer_probabilities
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 HAPPINESS = CANONICAL_EXPRESSIONS.index("happiness")
 EXPECTED = answer_probabilities(7, HAPPINESS)
 
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    workdir = str(tmp_path_factory.mktemp("run"))
-    make_run(workdir, dataset="synthetic/small", data_dir=str(tmp_path_factory.mktemp("data")),
-             class_names=list(CANONICAL_EXPRESSIONS), answer="happiness")
-    return workdir
 
 
 @pytest.fixture(scope="module")
