@@ -59,7 +59,12 @@ def open_manager(workdir: str, which: str, keep: int = 1, read_only: bool = Fals
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=not read_only,
                                            enable_async_checkpointing=not read_only,
                                            cleanup_tmp_directories=not read_only)  # left by a kill
-    return ocp.CheckpointManager(checkpoint_dir(workdir, which), options=options, item_names=items)
+    manager = ocp.CheckpointManager(checkpoint_dir(workdir, which), options=options, item_names=items)
+    # orbax removes those leftovers on a thread it waits for only at the first save (its
+    # `close` does not): a run that fails before saving would log from that thread after its
+    # error, or at interpreter shutdown. Waited for here, inside the opener's `with` block.
+    getattr(manager, "_maybe_await_cleanup_tmp_directory", lambda: None)()
+    return manager
 
 
 def _not_orbax(record: logging.LogRecord) -> bool:
@@ -306,6 +311,7 @@ def restore_newest_intact(workdir: str, manager: ocp.CheckpointManager, keep: in
             manager.close()
             manager = open_manager(workdir, "latest", keep=keep)
     if moved:
+        manager.close()
         raise HSNetError(f"no intact checkpoint left in {checkpoint_dir(workdir, 'latest')} (the damaged ones are "
                          f"in {os.path.dirname(moved[0])}); rerun to start the run from its beginning")
     return manager, None, None
