@@ -6,9 +6,9 @@ import contextlib
 import importlib
 import logging
 import os
-from typing import Iterator
 
 from hsnet_jax.data.errors import UnknownDatasetError
+from hsnet_jax.runtime import logs
 
 DATASETS = {
     "synthetic": "hsnet_jax.data.synthetic:Synthetic",
@@ -33,15 +33,9 @@ def _not_variant_folder_warning(record: logging.LogRecord) -> bool:
     return not str(record.msg).startswith("Variant folder")
 
 
-@contextlib.contextmanager
-def no_variant_folder_warning() -> Iterator[None]:
+def no_variant_folder_warning() -> contextlib.AbstractContextManager[None]:
     """The filter above on absl's logger while asking a builder whether it is prepared, and only then."""
-    logger = logging.getLogger("absl")
-    logger.addFilter(_not_variant_folder_warning)
-    try:
-        yield
-    finally:
-        logger.removeFilter(_not_variant_folder_warning)
+    return logs.dropped(_not_variant_folder_warning)
 
 
 def default_data_dir() -> str:

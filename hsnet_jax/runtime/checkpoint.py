@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 import time
-from typing import Any, Callable, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import jax
 import ml_collections
@@ -36,6 +36,7 @@ from etils import epath
 
 from hsnet_jax.config import base_config, check_config
 from hsnet_jax.errors import HSNetError
+from hsnet_jax.runtime import logs
 
 WHICH = ("latest", "best")
 # The meta fields that fix the shapes of the variables, with the value a checkpoint written
@@ -71,18 +72,12 @@ def _not_orbax(record: logging.LogRecord) -> bool:
     return f"{os.sep}orbax{os.sep}" not in record.pathname
 
 
-@contextlib.contextmanager
-def saves_reported_here() -> Iterator[None]:
+def saves_reported_here() -> contextlib.AbstractContextManager[None]:
     """While a run saves: orbax's own log records are dropped (it logs every failure of its
     background save threads at ERROR with a traceback, and warns about waiting for a previous
     save); the run reports a failed save itself, as one line (`save`, `wait`). Only for the
     `with` block of the run that owns the managers, never process-wide."""
-    logger = logging.getLogger("absl")
-    logger.addFilter(_not_orbax)
-    try:
-        yield
-    finally:
-        logger.removeFilter(_not_orbax)
+    return logs.dropped(_not_orbax)
 
 
 SPACE_MARGIN = 1.1  # free space a save needs, as a multiple of the arrays' bytes
