@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
+# Test files run on TEST_WORKERS pytest-xdist workers, each file whole on one worker (its
+# module fixtures, such as a reference training run, are built once); 0 runs them in this process.
+TEST_WORKERS ?= 2
 
 .PHONY: install install-test demo lint test clean
 
@@ -31,7 +34,7 @@ lint: $(VENV)/.test
 	$(PY) -m ruff check .
 
 test: lint
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Trains configs/demo.py on the generated set (prepared on first use), evaluates the best
 # checkpoint on the test split, writes the plots and prints where everything is. Running it

@@ -111,7 +111,7 @@ def time_affectnet(num_images: int) -> dict:
         # CPU seconds of all threads: what one core would take; 2 idle cores take less (decoding is threaded)
         "prepare_cpu_s": round(prepare_cpu_s, 2),
         "projected_prepare_cpu_min_for_287651": round(prepare_cpu_s * scale, 1),
-        "fingerprint_only_s": round(fingerprint_s, 2),
+        "fingerprint_only_s": round(fingerprint_s, 4),
         "projected_fingerprint_only_min_for_287651": round(fingerprint_s * scale, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "cpu_count": os.cpu_count(),

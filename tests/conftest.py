@@ -11,6 +11,21 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # so tests can import the convert/ and benchmarks/ packages
 
 
+# The files that take minutes (`--durations`, 2026-12-02), first: `make test` runs whole files on two
+# pytest-xdist workers in collection order, and a long file started last would leave one worker
+# running it alone.
+LONGEST_FIRST = ("test_distributed.py", "test_benchmark.py", "test_interruptions.py", "test_train.py",
+                 "test_seeds.py", "test_placement_runs.py", "test_loop.py", "test_ablate.py", "test_train_step.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files of LONGEST_FIRST before the others; each file's tests stay together, in order."""
+    def rank(item: pytest.Item) -> int:
+        name = item.path.name
+        return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+    items.sort(key=rank)
+
+
 @pytest.fixture(scope="session")
 def env(tmp_path_factory):
     """Subprocess environment sharing one persistent XLA cache: only the first run compiles.
