@@ -39,7 +39,7 @@ import skimage.data
 from PIL import Image
 
 from convert.export_model import JAX_FILE, export
-from hsnet_jax import deploy
+from hsnet_jax.inference import deployment as deploy_lib
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from hsnet_jax.faces.crops import detect_faces
 from hsnet_jax.inference.evaluation import load_run
@@ -65,7 +65,7 @@ def time_models(workdir: str, out: str, repeats: int) -> dict[str, float]:
     with open(os.path.join(out, JAX_FILE), "rb") as f:  # the model at exactly this batch size
         exported = jax.export.deserialize(f.read())
     sessions = {name: onnxruntime.InferenceSession(os.path.join(out, file), providers=["CPUExecutionProvider"])
-                for name, file in (("onnx_float", deploy.FILES[0]), ("onnx_int8", deploy.INT8_FILE))}
+                for name, file in (("onnx_float", deploy_lib.FILES[0]), ("onnx_int8", deploy_lib.INT8_FILE))}
     runners = {"jax": lambda x: np.asarray(exported.call(x)[0]),
                **{name: (lambda x, s=s: s.run(["probabilities"], {"images": x})[0]) for name, s in sessions.items()}}
     result = {}
@@ -85,7 +85,7 @@ def time_models(workdir: str, out: str, repeats: int) -> dict[str, float]:
 
 
 def time_photos(workdir: str, out: str, paths: list[str], repeats: int) -> dict[str, float]:
-    deployment, run = deploy.Deployment(out), load_run(workdir)
+    deployment, run = deploy_lib.Deployment(out), load_run(workdir)
 
     def with_jax():
         results = [{"file": p} for p in paths]
@@ -138,10 +138,10 @@ def main(argv: list[str] | None = None) -> None:
         make_run(workdir, dataset="synthetic/small", data_dir=os.path.join(tmp, "data"),
                  class_names=list(CANONICAL_EXPRESSIONS), answer="happiness", fgal=True, image_size=RAF_INPUT)
         export(workdir, out)
-        deploy_int8 = os.path.join(out, deploy.INT8_FILE)
+        deploy_int8 = os.path.join(out, deploy_lib.INT8_FILE)
         from convert.onnx_hsnet import quantize_int8
 
-        quantize_int8(os.path.join(out, deploy.FILES[0]), deploy_int8)
+        quantize_int8(os.path.join(out, deploy_lib.FILES[0]), deploy_int8)
         loads = [(photos.group_photo, "group"), (skimage.data.astronaut, "astronaut"),
                  (photos.grace_hopper, "grace_hopper")]
         paths = []

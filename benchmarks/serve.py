@@ -67,14 +67,16 @@ def multipart(filename: str, data: bytes, content_type: str = "application/octet
 
 @dataclasses.dataclass
 class Server:
-    """`python -m hsnet_jax.serve --workdir W FLAGS...` on a free port of 127.0.0.1, as a context
-    manager: started and ready (GET /health answers) on entry, stopped with Ctrl-C on exit."""
+    """`python -m hsnet_jax.serve --workdir MODEL FLAGS...` (`--export MODEL` when `export`) on a
+    free port of 127.0.0.1, as a context manager: started and ready (GET /health answers) on
+    entry, stopped with Ctrl-C on exit."""
 
-    workdir: str
+    model: str
     flags: tuple[str, ...] = ()
     env: dict | None = None
     log: str = os.devnull
     start_timeout: float = 600
+    export: bool = False
 
     def __enter__(self) -> "Server":
         self.port = free_port()
@@ -82,7 +84,8 @@ class Server:
         env = dict(self.env or os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
         self._log = open(self.log, "w")
-        self.process = subprocess.Popen([sys.executable, "-m", "hsnet_jax.serve", "--workdir", self.workdir,
+        self.process = subprocess.Popen([sys.executable, "-m", "hsnet_jax.serve",
+                                         "--export" if self.export else "--workdir", self.model,
                                          "--port", str(self.port), *self.flags], cwd=root, env=env,
                                         stdout=self._log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + self.start_timeout

@@ -12,7 +12,7 @@ writes into DIR (refused when DIR exists and is not empty, unless --overwrite):
   hsnet.jaxexport   `jax.export` of the same function (uint8 crops -> (probabilities, logits)),
                     batch-polymorphic, lowered for cpu, cuda and tpu; needs only jax to run:
                     `jax.export.deserialize(open(path, "rb").read()).call(images)`
-  model.json        the model card (`hsnet_jax.deploy.FORMAT_VERSION`): class names in output
+  model.json        the model card (`hsnet_jax.inference.deployment.FORMAT_VERSION`): class names in output
                     order, sizes, the run's config, test metrics (and seeds.json's mean and std),
                     the data fingerprint when the dataset has one, versions, SHA-256 of every file
 
@@ -40,7 +40,7 @@ from convert import mtcnn_onnx, onnx_hsnet  # noqa: E402
 from hsnet_jax.runtime import checkpoint  # noqa: E402
 from hsnet_jax.data.augment import preprocess_eval  # noqa: E402
 from hsnet_jax.data.registry import get_builder  # noqa: E402
-from hsnet_jax.deploy import FILES, FORMAT_VERSION, INT8_FILE, MODEL_CARD, sha256  # noqa: E402
+from hsnet_jax.inference.deployment import FILES, FORMAT_VERSION, INT8_FILE, MODEL_CARD, sha256  # noqa: E402
 from hsnet_jax.errors import HSNetError  # noqa: E402
 from hsnet_jax.faces import crop_rule, mtcnn_procedure  # noqa: E402
 from hsnet_jax.models import create_model  # noqa: E402

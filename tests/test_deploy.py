@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from PIL import Image
 
 from convert import mtcnn_onnx
 from hsnet_jax import deploy
+from hsnet_jax.inference import deployment
 from hsnet_jax.data import CANONICAL_EXPRESSIONS
 from tests import photos
 from tests.handmade_run import make_run
@@ -37,8 +39,8 @@ def _fake_export(directory) -> str:
     os.makedirs(directory)
     mtcnn_onnx.write_all(str(directory))
     (directory / "hsnet.onnx").write_bytes(b"stand-in")
-    card = dict(format_version=deploy.FORMAT_VERSION, class_names=["a", "b"], input=dict(stored_size=100),
-                files={n: deploy.sha256(str(directory / n)) for n in os.listdir(directory)})
+    card = dict(format_version=deployment.FORMAT_VERSION, class_names=["a", "b"], input=dict(stored_size=100),
+                files={n: deployment.sha256(str(directory / n)) for n in os.listdir(directory)})
     (directory / "model.json").write_text(json.dumps(card))
     return str(directory)
 
@@ -47,7 +49,7 @@ def test_bad_export_directories_get_one_line(tmp_path, capsys):
     photo = str(tmp_path / "photo.png")
     Image.fromarray(np.zeros((30, 30, 3), np.uint8)).save(photo)
     good = _fake_export(tmp_path / "good")
-    assert deploy.read_card(good)["class_names"] == ["a", "b"]
+    assert deployment.read_card(good)["class_names"] == ["a", "b"]
 
     def broken(name, damage):
         directory = tmp_path / name
@@ -57,14 +59,14 @@ def test_bad_export_directories_get_one_line(tmp_path, capsys):
 
     def newer(d):
         card = json.loads((d / "model.json").read_text())
-        (d / "model.json").write_text(json.dumps(dict(card, format_version=deploy.FORMAT_VERSION + 1)))
+        (d / "model.json").write_text(json.dumps(dict(card, format_version=deployment.FORMAT_VERSION + 1)))
 
     cases = {
         str(tmp_path): "not an hsnet export (no model.json",
         str(tmp_path / "nowhere"): "not a directory",
         broken("missing", lambda d: os.remove(d / "mtcnn_rnet.onnx")): "mtcnn_rnet.onnx is missing",
         broken("changed", lambda d: (d / "hsnet.onnx").write_bytes(b"changed")): "hsnet.onnx: SHA-256 differs",
-        broken("newer", newer): f"format {deploy.FORMAT_VERSION + 1} is newer than this hsnet_jax.deploy reads",
+        broken("newer", newer): f"format {deployment.FORMAT_VERSION + 1} is newer than this hsnet-jax reads",
         broken("garbled", lambda d: (d / "model.json").write_text("{")): "model.json: not a model card",
     }
     for directory, message in cases.items():
@@ -117,7 +119,7 @@ def test_onnx_logits_equal_the_jax_models_and_int8_is_reported(exported):
                       for box in faces.boxes])
     assert len(crops) == 9  # 1 + 7 + 1 real faces
     want = exported["run"].predict(crops)
-    got = deploy.Deployment(exported["out"]).logits(crops)
+    got = deployment.Deployment(exported["out"]).logits(crops)
     relative = np.abs(got - want).max() / np.abs(want).max()
     print(f"ONNX vs JAX logits: max relative difference {relative:.2e}")
     assert relative <= 1e-4 and np.ptp(want[:, 0]) > 1e-2  # the faces' logits do differ
@@ -126,7 +128,7 @@ def test_onnx_logits_equal_the_jax_models_and_int8_is_reported(exported):
           f"agreement {int8['agreement']:.4f} on {int8['test_examples']} images")
     assert int8["test_examples"] > 0 and 0 <= int8["agreement"] <= 1
     card = json.load(open(os.path.join(exported["out"], "model.json")))
-    assert set(card["files"]) == {*deploy.FILES, deploy.INT8_FILE, "hsnet.jaxexport"}
+    assert set(card["files"]) == {*deployment.FILES, deployment.INT8_FILE, "hsnet.jaxexport"}
     assert card["class_names"] == list(CANONICAL_EXPRESSIONS) and card["input"]["stored_size"] == 100
 
 
@@ -135,7 +137,7 @@ def test_mtcnn_through_onnx_finds_the_jax_faces(exported):
     from hsnet_jax.faces.crops import detect_faces
 
     images = [np.asarray(Image.open(p).convert("RGB")) for p in exported["photos"]]
-    ours, theirs = detect_faces(images), deploy.Deployment(exported["out"]).detector.detect(images)
+    ours, theirs = detect_faces(images), deployment.Deployment(exported["out"]).detector.detect(images)
     worst = 0.0
     for a, b in zip(ours, theirs):
         assert len(a) == len(b) > 0
@@ -186,3 +188,32 @@ def test_jax_export_reloads_without_flax(exported, slim_python):
     assert result.returncode == 0, result.stderr[-2000:]
     got, want = np.load(exported["root"] / "logits.npy"), exported["run"].predict(crops)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+NO_JAX = os.path.join(os.path.dirname(os.path.abspath(__file__)), "programs", "no_jax")
+
+
+@pytest.mark.slow
+def test_serve_runs_an_export_without_jax_and_answers_as_deploy(exported, tmp_path):
+    from benchmarks.serve import Server, multipart, request, webcam_frame
+
+    env = dict(os.environ, PYTHONPATH=NO_JAX)
+    blocked = subprocess.run([sys.executable, "-c", "import jax"], env=env, capture_output=True, text=True)
+    assert "jax is blocked in this process" in blocked.stderr  # the server below runs without jax
+    frame = webcam_frame()
+    (tmp_path / "frame.jpg").write_bytes(frame)
+    want = deployment.Deployment(exported["out"]).predict_files([str(tmp_path / "frame.jpg")], max_side=1024)[0]
+    log = str(tmp_path / "serve.log")
+    with Server(exported["out"], env=env, log=log, export=True) as server:
+        status, _, body = request(server.port, "POST", "/predict", *multipart("frame.jpg", frame))
+        model = json.loads(request(server.port, "GET", "/model")[2])
+    with open(log) as f:
+        assert "loaded and warmed" in f.read()
+    assert status == 200, body
+    got = json.loads(body)
+    assert got["file"] == "frame.jpg" and len(got["faces"]) == len(want["faces"]) == 1
+    for a, b in zip(got["faces"], want["faces"]):
+        assert a["box"] == b["box"] and a["prediction"] == b["prediction"]
+        np.testing.assert_allclose(list(a["probabilities"].values()), list(b["probabilities"].values()), atol=1e-6)
+    assert model["source"] == "export" and model["classes"] == exported["card"]["class_names"]
+    assert model["crop_size"] == exported["card"]["input"]["stored_size"] and model["weights"] == "float32"

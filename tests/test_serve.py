@@ -72,6 +72,22 @@ def _png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
 
 
+def test_the_model_flags_are_one_line_errors_before_anything_loads(tmp_path, capsys):
+    from hsnet_jax import serve
+    from hsnet_jax.runtime import cli
+
+    assert cli.run(serve.main, ["--export", str(tmp_path / "none")]) == 1
+    assert cli.run(serve.main, ["--workdir", str(tmp_path), "--int8"]) == 1
+    for flags in ([], ["--workdir", "a", "--export", "b"], ["--workdir", "a", "--exp", "b"]):
+        with pytest.raises(SystemExit):
+            serve.main(flags)
+    err = capsys.readouterr().err
+    assert f"error: {tmp_path / 'none'}: not a directory" in err
+    assert "error: --int8 is for --export DIR" in err
+    assert "one of the arguments --workdir --export is required" in err and "not allowed with argument" in err
+    assert "unrecognized arguments: --exp" in err  # no abbreviations: _model_module reads the full flag
+
+
 def test_predict_answers_as_the_predict_command_does(server, run, files):
     status, _, answer = _post(server, files["group.png"])
     assert status == 200

@@ -85,14 +85,6 @@ def check_shapes(variables: dict[str, Any], model: nn.Module, image_size: int, w
                              f"({key}: {have.get(key, 'missing')} stored, {want.get(key, 'none')} expected)")
 
 
-def check_finite(values: np.ndarray, what: str) -> None:
-    """Non-finite network outputs are an error, never a report or a printed NaN."""
-    bad = int((~np.isfinite(values)).any(axis=-1).sum())
-    if bad:
-        raise HSNetError(f"{what}: the network's output is not finite (NaN or inf) for {bad} of {len(values)} "
-                         "images: its checkpoint or config is damaged")
-
-
 def common_columns(dataset_classes: Sequence[str], model_classes: Sequence[str]
                    ) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """The one label space of a dataset and a model: `(label_columns, model_columns,
@@ -158,7 +150,7 @@ def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = No
         logits, gates = run.predict_with_gates(examples.images)
     else:
         logits = run.predict(examples.images)
-    check_finite(np.asarray(logits), f"checkpoint {which} of {workdir}")
+    metrics.check_finite(np.asarray(logits), f"checkpoint {which} of {workdir}")
     predictions = np.argmax(logits, axis=-1)
     labels, predictions, class_names, excluded = to_common_space(
         examples.labels, examples.class_names, predictions, run.class_names)

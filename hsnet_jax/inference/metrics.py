@@ -13,6 +13,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from hsnet_jax.errors import HSNetError
+
 
 def confusion_matrix(labels: np.ndarray, predictions: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts, int64 [C, C]; row = true class, column = predicted class."""
@@ -124,3 +126,11 @@ def gates_per_class(gates: np.ndarray, labels: np.ndarray, class_names: Sequence
         rows = gates[labels == j]
         out[str(name)] = {level: float(m) for level, m in zip(levels, rows.mean(axis=0))} if len(rows) else None
     return out
+
+
+def check_finite(values: np.ndarray, what: str) -> None:
+    """Non-finite network outputs are an error, never a report or a printed NaN."""
+    bad = int((~np.isfinite(values)).any(axis=-1).sum())
+    if bad:
+        raise HSNetError(f"{what}: the network's output is not finite (NaN or inf) for {bad} of {len(values)} "
+                         "images: its checkpoint or config is damaged")

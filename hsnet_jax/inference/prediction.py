@@ -28,8 +28,8 @@ from hsnet_jax.data.reading import pixel_chunks, resize_square
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.faces import annotate, answers
 from hsnet_jax.faces.photo import DECODE_ERRORS, MAX_PIXELS, check_pixels, header_size, unreadable
-from hsnet_jax.inference.evaluation import Run, check_finite, load_run
-from hsnet_jax.inference.metrics import softmax
+from hsnet_jax.inference.evaluation import Run, load_run
+from hsnet_jax.inference.metrics import check_finite, softmax
 from hsnet_jax.runtime import checkpoint
 
 
@@ -47,12 +47,6 @@ def chunks(paths: Sequence[str], max_pixels: int, results: list[dict[str, Any]])
         readable.append(i)
         pixels.append(w * h)
     return [[readable[k] for k in chunk] for chunk in pixel_chunks(pixels)]
-
-
-def classify_faces(run: Run, faces: answers.FaceCrops) -> dict[int, list[dict[str, Any]]]:
-    """{"box", "prediction", "probabilities"} per face of `answers.find_faces`' crops, every face
-    of every photo in one forward pass (the demo server batches many requests' faces this way)."""
-    return answers.labelled_faces(faces, _probabilities(run, faces, "the demo server's model"), run.class_names)
 
 
 def _probabilities(run: Run, faces: answers.FaceCrops, what: str) -> np.ndarray:

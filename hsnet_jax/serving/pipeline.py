@@ -1,51 +1,59 @@
-"""The server's model: `predict --detect_face` on a batch of uploads, loaded and compiled once.
+"""The server's work: `predict --detect_face` on a batch of uploads, for any model behind it.
 
-Each batch goes predict's way (`hsnet_jax.faces.answers`: `read_photo`, `find_faces`;
-`hsnet_jax.inference.prediction.classify_faces`): decoded, every face found by MTCNN (each photo
-detected on its own, so an answer never depends on the other requests of its batch),
-all the batch's faces classified in one padded forward pass of `max_batch` faces. An upload's
-answer is predict's JSON for it, `{"file", "faces": [{"box", "prediction", "probabilities"}]}`,
-with an HTTP status: 200, 400 for a file Pillow recognised but cannot decode, 422 for a photo
-without a face or too small for detection (`{"file", "error"}` as predict writes it).
+Each batch goes predict's way (`hsnet_jax.faces.answers`: `read_photo`, `find_faces`,
+`labelled_faces`): decoded, every face found by MTCNN (each photo detected on its own, so an
+answer never depends on the other requests of its batch), all the batch's faces classified in
+one call. An upload's answer is predict's JSON for it, `{"file", "faces": [{"box",
+"prediction", "probabilities"}]}`, with an HTTP status: 200, 400 for a file Pillow recognised
+but cannot decode, 422 for a photo without a face or too small for detection (`{"file",
+"error"}` as predict writes it).
+
+The model is a trained run (`serving/run_model.py`, JAX) or an export of
+`convert/export_model.py` (`serving/onnx_model.py`, ONNX Runtime). This module imports neither
+runtime: numpy, Pillow and the jax-free face modules only.
 """
 
 from __future__ import annotations
 
 import io
-import json
-import os
 import time
-from typing import Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import numpy as np
 
-from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.faces.answers import find_faces, read_photo
-from hsnet_jax.faces.crops import detect_faces, detector
-from hsnet_jax.inference.evaluation import load_run, report_name
-from hsnet_jax.inference.prediction import classify_faces
-from hsnet_jax.runtime import checkpoint
+from hsnet_jax.faces.answers import find_faces, labelled_faces, read_photo
+from hsnet_jax.faces.mtcnn_procedure import Faces
+from hsnet_jax.inference.metrics import check_finite
 from hsnet_jax.serving.uploads import Upload
 
 # The sizes warmed at start-up: webcam frames the page sends (its longer side is 480) and the
 # shapes its tests and benchmark send. Other photo sizes compile their detector programs on
-# first use (about a second each; similar sizes share them).
+# first use (about a second each with JAX; similar sizes share them).
 WARM_SHAPES = ((360, 480), (480, 360), (270, 480))
 
 
-class Predictor:
-    """A run's checkpoint behind `predict(uploads) -> [(status, answer), ...]`."""
+class Model(Protocol):
+    """What the server needs of a model: its card for GET /model, the size its face crops are
+    stored at, its classes, MTCNN, and class probabilities for a stack of crops."""
 
-    def __init__(self, workdir: str, which: str = "best", max_batch: int = 16, max_side: int | None = 1024):
-        config = checkpoint.load_run_config(workdir)
-        self.crop_size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
-        self.max_side, self.max_batch = max_side, max_batch
-        self.run = load_run(workdir, which, batch_size=max_batch)
-        self.info = dict(name=os.path.basename(os.path.abspath(workdir)), dataset=config.dataset,
-                         checkpoint=which, classes=list(self.run.class_names), input_size=config.image_size,
-                         crop_size=self.crop_size, max_side=max_side,
-                         test_metrics=_test_metrics(workdir, config.dataset, which))
+    info: dict[str, Any]
+    crop_size: int
+    class_names: Sequence[str]
+
+    def detect(self, photos: Sequence[np.ndarray], max_side: int | None) -> list[Faces]: ...
+
+    def probabilities(self, crops: np.ndarray) -> np.ndarray: ...
+
+    def warm(self) -> None: ...
+
+
+class Predictor:
+    """A model behind `predict(uploads) -> [(status, answer), ...]`."""
+
+    def __init__(self, model: Model, max_side: int | None = 1024):
+        self.model, self.max_side = model, max_side
+        self.info = dict(model.info, max_side=max_side)
 
     def predict(self, uploads: Sequence[Upload]) -> list[tuple[int, dict[str, Any]]]:
         names = [u.name for u in uploads]
@@ -57,29 +65,19 @@ class Predictor:
             except HSNetError as e:
                 results[i]["error"] = str(e)
         undecoded = set(range(len(uploads))) - set(photos)
-        faces = find_faces(names, photos, self.crop_size, False, self.max_side, results, detect_faces)
+        faces = find_faces(names, photos, self.model.crop_size, False, self.max_side, results, self.model.detect)
         if faces:
-            for i, answers in classify_faces(self.run, faces).items():
+            probabilities = self.model.probabilities(np.stack([crop for i in faces for _, crop in faces[i]]))
+            check_finite(probabilities, "the demo server's model")
+            for i, answers in labelled_faces(faces, probabilities, self.model.class_names).items():
                 results[i]["faces"] = answers
         return [(200 if "faces" in r else 400 if i in undecoded else 422, r) for i, r in enumerate(results)]
 
     def warm(self) -> float:
-        """Compiles the classifier, the detector's R-Net and O-Net, and its P-Net programs for
-        WARM_SHAPES (every photo is detected on its own, so one program per pyramid level of a
-        size serves any number of concurrent requests); the seconds taken."""
+        """The model's own warm-up, then MTCNN on WARM_SHAPES (every photo is detected on its
+        own, so one program per pyramid level of a size serves any number of concurrent
+        requests); the seconds taken."""
         start = time.perf_counter()
-        self.run.predict(np.zeros((1, self.crop_size, self.crop_size, 3), np.uint8))
-        detector().warm()
-        detect_faces([np.zeros((*shape, 3), np.uint8) for shape in WARM_SHAPES], self.max_side)
+        self.model.warm()
+        self.model.detect([np.zeros((*shape, 3), np.uint8) for shape in WARM_SHAPES], self.max_side)
         return time.perf_counter() - start
-
-
-def _test_metrics(workdir: str, dataset: str, which: str) -> dict[str, Any] | None:
-    """Acc., mAcc. and per-class accuracy of the run's `evaluate` report on its test split, if any."""
-    path = os.path.join(workdir, "eval", f"{report_name('test', None, dataset, which)}_metrics.json")
-    try:
-        with open(path) as f:
-            report = json.load(f)
-    except (OSError, ValueError):
-        return None
-    return {key: report.get(key) for key in ("accuracy", "mean_accuracy", "per_class", "num_examples")}
