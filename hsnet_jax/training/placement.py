@@ -10,7 +10,8 @@ feeders that hand the train step each dispatch's inputs from there.
 - `auto` (default): `device` when the split fits comfortably in the smallest device's free
   memory, else `host` when it fits in the host's, else `stream` (`choose`).
 
-Every placement draws the BatchSampler's batches and the step differs only in its gather
+Every placement draws the BatchSampler's batches with the epoch's targets (`hsnet_jax.training.targets`)
+and the step differs only in its gather
 (`train_step.make_train_step(gathered=...)`), so the weights are the same bit for bit.
 """
 
@@ -122,6 +123,8 @@ def make_feeder(config: ml_collections.ConfigDict, mesh: Any, train: SplitSource
 def build_feeder(placement: str, mesh: Any, train: SplitSource, split: Split | None = None):
     """The feeder of `placement` ("device", "host" or "stream") for the opened training split;
     `split` is the split already in memory, where the caller has it."""
+    if placement == "stream" and isinstance(train, Split):
+        placement = "host"  # already in memory (a fold of a database): nothing to stream from
     if placement == "stream":
         from hsnet_jax.training.stream import read_dispatches
         return RowFeeder(mesh, lambda rows, start, k: read_dispatches(train, rows, start, k), placement)
@@ -142,10 +145,13 @@ class DeviceFeeder:
         self.mesh = mesh
         self.images, self.labels = replicate(mesh, (images, labels.astype(np.int32)))
 
-    def dispatches(self, rows: np.ndarray, start: int, k: int) -> Iterator[Dispatch]:
-        """The inputs of each dispatch of an epoch whose process rows are `rows`, from step `start`."""
+    def dispatches(self, rows: np.ndarray, start: int, k: int,
+                   targets: np.ndarray | None = None) -> Iterator[Dispatch]:
+        """The inputs of each dispatch of an epoch whose process rows are `rows`, from step `start`;
+        `targets`: the epoch's labels or target distributions for every example (default: the split's)."""
+        labels = self.labels if targets is None else replicate(self.mesh, targets)
         for first in range(start, len(rows), k):
-            yield first, (self.images, self.labels, put_indices(self.mesh, rows[first:first + k]))
+            yield first, (self.images, labels, put_indices(self.mesh, rows[first:first + k]))
 
 
 def _gather(images: np.ndarray, labels: np.ndarray, rows: np.ndarray, start: int,
@@ -165,7 +171,8 @@ class RowFeeder:
                  placement: str):
         self.mesh, self.read, self.placement = mesh, read, placement
 
-    def dispatches(self, rows: np.ndarray, start: int, k: int) -> Iterator[Dispatch]:
+    def dispatches(self, rows: np.ndarray, start: int, k: int,
+                   targets: np.ndarray | None = None) -> Iterator[Dispatch]:
         """As DeviceFeeder.dispatches; closing the iterator early stops the thread."""
         ready: queue.Queue = queue.Queue(PREFETCH)
         stop = threading.Event()
@@ -177,6 +184,8 @@ class RowFeeder:
                     for images, labels in batches:
                         if stop.is_set():
                             return
+                        if targets is not None:
+                            labels = targets[rows[first:first + len(images)]]
                         ready.put((first, put_batches(self.mesh, images, labels)))
                         first += len(images)
                 ready.put(None)
