@@ -89,8 +89,6 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
     if config.class_balance not in CLASS_BALANCES:
         raise HSNetError(f"config.class_balance must be one of {', '.join(CLASS_BALANCES)}, "
                          f"got {config.class_balance!r}")
-    if not isinstance(config.report_test_each_epoch, bool):
-        raise HSNetError(f"config.report_test_each_epoch must be True or False, got {config.report_test_each_epoch!r}")
     if config.data_placement not in DATA_PLACEMENTS:
         raise HSNetError(f"config.data_placement must be one of {', '.join(DATA_PLACEMENTS)}, "
                          f"got {config.data_placement!r}")
