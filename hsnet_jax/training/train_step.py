@@ -110,14 +110,19 @@ def soft_cross_entropy(logits: jax.Array, targets: jax.Array, class_weights: jax
     PyTorch's `cross_entropy` with probability targets (and `weight`), before its mean. A
     one-hot target gives the usual cross-entropy of its class."""
     weighted = targets if class_weights is None else targets * class_weights
-    return -jnp.sum(weighted * jax.nn.log_softmax(logits.astype(jnp.float32)), axis=-1)
+    return -jnp.sum(weighted * jax.nn.log_softmax(_at_least_float32(logits)), axis=-1)
 
 
 def multi_target_loss(logits: jax.Array, targets: jax.Array) -> jax.Array:
     """FERPlus's multi_target loss (microsoft/FERPlus train.py): -log max_c(t_c p_c), with the
     target 1 on every class voted by at least 30% (0.001 elsewhere, as its reader adds)."""
     marked = jnp.where(targets > 0, 1.0 - MULTI_TARGET_EPSILON, 0.0) + MULTI_TARGET_EPSILON
-    return -jnp.log(jnp.max(marked * jax.nn.softmax(logits.astype(jnp.float32)), axis=-1))
+    return -jnp.log(jnp.max(marked * jax.nn.softmax(_at_least_float32(logits)), axis=-1))
+
+
+def _at_least_float32(logits: jax.Array) -> jax.Array:
+    """bfloat16 logits are scored in float32, float64 ones (the parity tests) stay float64."""
+    return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
 
 
 def as_targets(labels: jax.Array, num_classes: int) -> jax.Array:
