@@ -56,8 +56,9 @@ def test_end_to_end_outputs(reference):
     assert [r["epoch"] for r in records] == [0, 1, 2]
     for r in records:
         assert set(r) >= {"lr_scale", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                          "val_mean_accuracy", "images_per_s"}
-        assert all(np.isfinite(v) for v in r.values())
+                          "val_mean_accuracy", "images_per_s", "train_class_counts"}
+        assert all(np.isfinite(v).all() for v in r.values())
+        assert sum(r["train_class_counts"]) == 48  # 6 steps of 8
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     # Each record holds the rate its epoch trained with.
     assert [r["lr_scale"] for r in records] == pytest.approx([1.0, 1.0, 0.1])
