@@ -211,3 +211,12 @@ def test_config_checks():
     config.class_balance = "oversample"
     with pytest.raises(HSNetError, match="class_balance must be one of none, sampler, loss"):
         check_config(config)
+
+
+def test_the_summary_shows_the_best_epoch_on_test_beside_the_validation_selected_number():
+    report = {"accuracy": 0.81, "mean_accuracy": 0.72}
+    assert train.report_line(report) == "test accuracy 0.8100, mean accuracy 0.7200"
+    report["best_epoch_on_test"] = {"epoch": 4, "accuracy": 0.84, "mean_accuracy": 0.75}
+    assert train.report_line(report) == (
+        "test accuracy 0.8100, mean accuracy 0.7200 (validation-selected); best epoch "
+        "on test (as DAN/POSTER report): accuracy 0.8400, mean accuracy 0.7500 (epoch 5)")
