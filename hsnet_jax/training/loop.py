@@ -149,12 +149,12 @@ def _train_and_evaluate(config, workdir, mesh, data, model, evaluate, profile_st
     checkpoint.save_run_config(workdir, config)
 
     # The targets, the step, the batches and the validation pass
-    targets = training_targets(config, train, len(class_names))
+    feeder = make_feeder(config, mesh, train)  # config.data_placement: where the split lives
+    targets = training_targets(config, train if feeder.split is None else feeder.split, len(class_names))
     balanced = config.class_balance == "sampler"
     sampler = BatchSampler(len(train), config.batch_size, config.seed,
                            process_index=jax.process_index(), process_count=jax.process_count(),
                            weights=sampling_weights(targets.labels, len(class_names)) if balanced else None)
-    feeder = make_feeder(config, mesh, train)  # config.data_placement: where the split lives
     weights = class_weights(targets.labels, len(class_names)) if config.class_balance == "loss" else None
     step_fn = train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
                                          max_rotation=config.max_rotation, seed=config.seed,

@@ -122,7 +122,8 @@ def make_feeder(config: ml_collections.ConfigDict, mesh: Any, train: SplitSource
 
 def build_feeder(placement: str, mesh: Any, train: SplitSource, split: Split | None = None):
     """The feeder of `placement` ("device", "host" or "stream") for the opened training split;
-    `split` is the split already in memory, where the caller has it."""
+    `split` is the split already in memory, where the caller has it. A feeder's `split` is the
+    split in host memory (None when streamed), so the loop reads labels without a second pass."""
     if placement == "stream" and isinstance(train, Split):
         placement = "host"  # already in memory (a fold of a database): nothing to stream from
     if placement == "stream":
@@ -130,9 +131,12 @@ def build_feeder(placement: str, mesh: Any, train: SplitSource, split: Split | N
         return RowFeeder(mesh, lambda rows, start, k: read_dispatches(train, rows, start, k), placement)
     split = train.load() if split is None else split
     if placement == "host":
-        return RowFeeder(mesh, lambda rows, start, k: _gather(split.images, split.labels, rows, start, k),
-                         placement)
-    return DeviceFeeder(mesh, split.images, split.labels)
+        feeder = RowFeeder(mesh, lambda rows, start, k: _gather(split.images, split.labels, rows, start, k),
+                           placement)
+    else:
+        feeder = DeviceFeeder(mesh, split.images, split.labels)
+    feeder.split = split
+    return feeder
 
 
 class DeviceFeeder:
@@ -140,6 +144,7 @@ class DeviceFeeder:
 
     gathered = False
     placement = "device"
+    split: Split | None = None
 
     def __init__(self, mesh: Any, images: np.ndarray, labels: np.ndarray):
         self.mesh = mesh
@@ -166,6 +171,7 @@ class RowFeeder:
     from disk) and put on the devices by a background thread, PREFETCH dispatches ahead."""
 
     gathered = True
+    split: Split | None = None
 
     def __init__(self, mesh: Any, read: Callable[[np.ndarray, int, int], Iterator[tuple[np.ndarray, np.ndarray]]],
                  placement: str):
