@@ -5,10 +5,11 @@ r"""HSNet on FERPlus (8 classes: FER2013's faces relabelled by 10 annotators eac
 Protocol: FER2013's splits with FERPlus's labels by Microsoft's reference rules; the default
 config labels by majority (faces whose majority is unknown or not-a-face are dropped and
 counted). The soft-label modes are the datasets ferplus/probability, ferplus/crossentropy and
-ferplus/multi_target (their examples keep the vote distribution; training on it is not part of
-this recipe): --config.dataset=ferplus/crossentropy. Validation and test are labelled by
-majority in every mode. Prepare it first (`python -m hsnet_jax.prepare --dataset ferplus
---manual_dir ...`). Published: SCN (Wang et al., CVPR 2020) 89.35% test accuracy.
+ferplus/multi_target: their examples keep the vote distribution and the run trains on it as
+Microsoft's reference does (hsnet_jax.training.targets): --config.dataset=ferplus/crossentropy.
+Validation and test are labelled by majority in every mode. Prepare it first
+(`python -m hsnet_jax.prepare --dataset ferplus --manual_dir ...`).
+Published: SCN (Wang et al., CVPR 2020) 89.35% test accuracy.
 """
 
 from hsnet_jax.config import base_config

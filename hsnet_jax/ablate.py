@@ -1,5 +1,5 @@
 r"""`python -m hsnet_jax.ablate --config configs/raf.py [--workdir ROOT] [--config.KEY=VALUE ...]
-[--skip_ktl] [--seeds 0,1,2]`: the eight DIB / FGAL / KTL rows of the paper's Table 6, one run
+[--skip_ktl] [--seeds 0,1,2] [--folds K|loso]`: the eight DIB / FGAL / KTL rows of the paper's Table 6, one run
 directory each under ROOT (default ./workdirs/ablation_<config name>), and their table in
 ROOT/ablation.md. What the rows are and how a rerun completes the table:
 `hsnet_jax.training.ablation`.
@@ -29,8 +29,11 @@ def main(argv: list[str]) -> int:
     config = flags.FLAGS.config
     root = flags.FLAGS.workdir or default_root(flags.FLAGS["config"].config_filename)
     distributed.initialize_distributed(config)
+    from hsnet_jax.training.folds import parse_folds
+
     seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else None
-    table = run_ablation(config, root, flags.FLAGS.skip_ktl, seed_list)
+    fold_spec = parse_folds(flags.FLAGS.folds) if flags.FLAGS.folds else None
+    table = run_ablation(config, root, flags.FLAGS.skip_ktl, seed_list, fold_spec)
     if jax.process_index() == 0:  # the table is the command's output: stdout
         print(table + f"wrote {os.path.join(os.path.abspath(root), 'ablation.md')}")
     return 0
@@ -45,6 +48,8 @@ def define_flags() -> None:
     flags.DEFINE_bool("skip_ktl", False, "Run only the four rows without KTL (no stem checkpoint needed).")
     flags.DEFINE_string("seeds", None, "Comma-separated seeds, e.g. 0,1,2: each row trained once per seed "
                         "(ROOT/<row>/seed_<n>), cells read mean ± sample std.")
+    flags.DEFINE_string("folds", None, "K or loso: each row run as K subject-independent folds "
+                        "(ROOT/<row>/fold_<k>), cells read the mean over folds.")
     flags.mark_flag_as_required("config")
 
 

@@ -13,6 +13,7 @@ from hsnet_jax.errors import HSNetError
 THRESHOLD_MODES = ("rel", "abs")  # ReduceLROnPlateau's threshold modes
 DTYPES = ("float32", "bfloat16")  # config.dtype: the compute dtype (hsnet_jax.models.DTYPES)
 DATA_PLACEMENTS = ("auto", "device", "host", "stream")  # config.data_placement (hsnet_jax.training.placement)
+CLASS_BALANCES = ("none", "sampler", "loss")  # config.class_balance (hsnet_jax.training.targets)
 # Sane upper bounds: beyond them an edited config would only exhaust memory, as a traceback.
 MAX_IMAGE_SIZE = 1024  # the model input; the paper's is 224
 MAX_EVAL_BATCH_SIZE = 65536
@@ -31,6 +32,12 @@ def base_config(dataset: str) -> ml_collections.ConfigDict:
     c.seed = 0
     c.dtype = "float32"  # or "bfloat16": activations in bf16, parameters and BN statistics float32
     c.max_rotation = 5.0  # degrees; plus a random horizontal flip
+    # "none" (the paper's), "sampler" (epochs drawn inversely to class frequency, DAN's) or "loss"
+    # (inverse-frequency-weighted cross-entropy): hsnet_jax.training.targets
+    c.class_balance = "none"
+    # True: the test split is also evaluated after every epoch (metrics.jsonl test_accuracy), for the
+    # "best epoch on test" number other FER papers report; never used for any decision
+    c.report_test_each_epoch = False
 
     # fgal_standardize=False: FGAL as eq. 11-17 literally (no standardised psi, He-initialised gates)
     c.model = ml_collections.ConfigDict(dict(use_dib=True, use_fgal=True, fgal_standardize=True))
@@ -79,6 +86,9 @@ def check_config(config: ml_collections.ConfigDict, num_devices: int = 1) -> Non
         raise HSNetError(f"config.distributed must be auto, yes or no, got {config.distributed!r}")
     if config.dtype not in DTYPES:
         raise HSNetError(f"config.dtype must be one of {', '.join(DTYPES)}, got {config.dtype!r}")
+    if config.class_balance not in CLASS_BALANCES:
+        raise HSNetError(f"config.class_balance must be one of {', '.join(CLASS_BALANCES)}, "
+                         f"got {config.class_balance!r}")
     if config.data_placement not in DATA_PLACEMENTS:
         raise HSNetError(f"config.data_placement must be one of {', '.join(DATA_PLACEMENTS)}, "
                          f"got {config.data_placement!r}")

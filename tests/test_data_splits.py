@@ -1,9 +1,11 @@
-"""Seeded stratified and subject-disjoint splits."""
+"""Seeded stratified and subject-disjoint splits, and the subject-independent folds."""
 
 import numpy as np
 
 from hsnet_jax.data.rafd import Rafd
-from hsnet_jax.data.splits import stratified_split, subject_split
+import pytest
+
+from hsnet_jax.data.splits import fold_split, stratified_split, subject_folds, subject_split
 
 RAFD = Rafd.HOLDOUTS
 
@@ -35,3 +37,21 @@ def test_subject_split_is_disjoint_and_complete():
 def test_nothing_to_split_gives_empty_splits_not_an_error():
     for parts in (stratified_split(np.array([], np.int64), RAFD, seed=0), subject_split([], RAFD, seed=0)):
         assert {k: len(v) for k, v in parts.items()} == {"train": 0, "test": 0, "validation": 0}
+
+
+def test_folds_deal_sorted_subjects_round_robin_and_cover_each_once():
+    subjects = np.repeat([f"S{n:03d}" for n in (37, 5, 10, 11, 14, 22, 26)], 3)
+    folds = subject_folds(subjects, 3)
+    assert [f.tolist() for f in folds] == [["S005", "S014", "S037"], ["S010", "S022"], ["S011", "S026"]]
+    assert len(subject_folds(subjects, 7)) == 7  # leave one subject out
+    for test in folds:
+        parts = fold_split(subjects, test, 0.2, seed=1)
+        assert sorted(set(subjects[parts["test"]])) == test.tolist()
+        seen = [set(subjects[parts[name]]) for name in ("train", "validation", "test")]
+        assert sum(map(len, seen)) == 7 and len(set.union(*seen)) == 7  # disjoint, complete
+        assert len(seen[1]) == 1  # at least one validation subject
+        assert sorted(np.concatenate(list(parts.values()))) == list(range(len(subjects)))
+    again = fold_split(subjects, folds[0], 0.2, seed=1)
+    assert np.array_equal(again["validation"], fold_split(subjects, folds[0], 0.2, seed=1)["validation"])
+    with pytest.raises(ValueError):
+        subject_folds(subjects, 8)

@@ -1,9 +1,11 @@
-"""BatchSampler: seeded per-epoch permutations, resumable, split across processes."""
+"""BatchSampler: seeded per-epoch permutations, resumable, split across processes; the
+class-balanced draws of config.class_balance "sampler"."""
 
 import numpy as np
 import pytest
 
 from hsnet_jax.training.sampler import BatchSampler
+from hsnet_jax.training.targets import sampling_weights
 from hsnet_jax.data.errors import SamplerError
 
 
@@ -42,3 +44,22 @@ def test_bad_sizes_raise(args):
     n, batch, seed, index, count = args
     with pytest.raises(SamplerError):
         BatchSampler(n, batch, seed, process_index=index, process_count=count)
+
+
+def test_balanced_epochs_draw_the_classes_alike_deterministically_on_any_process_count():
+    labels = np.repeat([0, 1, 2], [900, 90, 10])  # AffectNet-like imbalance
+    weights = sampling_weights(labels, 3)
+    sampler = BatchSampler(1000, 40, seed=4, weights=weights)
+    rows = sampler.epoch_batches(0)
+    assert rows.shape == (25, 40) and sampler.steps_per_epoch == 25  # as many examples as an epoch without it
+    counts = np.bincount(labels[rows.reshape(-1)], minlength=3)
+    assert counts.sum() == 1000 and all(abs(c - 1000 / 3) < 60 for c in counts), counts
+    assert len(np.unique(rows[labels[rows] == 2])) == 10  # the rare class repeats, drawn with replacement
+    np.testing.assert_array_equal(rows, BatchSampler(1000, 40, seed=4, weights=weights).epoch_batches(0))
+    assert not np.array_equal(rows, sampler.epoch_batches(1))
+    parts = [BatchSampler(1000, 40, seed=4, weights=weights, process_index=p, process_count=4).epoch_indices(0)
+             for p in range(4)]
+    np.testing.assert_array_equal(np.concatenate(parts, axis=1), rows)
+    np.testing.assert_array_equal(list(sampler.batches(0, start_step=20)), rows[20:])
+    with pytest.raises(SamplerError):
+        BatchSampler(1000, 40, seed=4, weights=weights[:-1])

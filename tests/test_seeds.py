@@ -75,6 +75,28 @@ def test_ablation_cells_read_mean_and_spread(tmp_path):
     assert sorted(os.listdir(os.path.join(root, "dib_fgal"))) == ["seed_0", "seed_1", "seed_2", "seeds.json"]
 
 
+def test_fold_protocols_and_best_epoch_on_test_are_summarised(tmp_path):
+    """A seed (or an ablation row) run as folds is finished by its folds.json and counts with
+    its fold means; the best-epoch-on-test numbers are spread beside the validation-selected."""
+    root = str(tmp_path / "run")
+    for seed, acc in ((0, 0.50), (1, 0.60)):
+        os.makedirs(seeds.seed_workdir(root, seed))
+        spread = lambda v: {"mean": v, "std": 0.01, "n": 3}  # noqa: E731
+        with open(os.path.join(seeds.seed_workdir(root, seed), seeds.FOLDS_FILE), "w") as f:
+            json.dump({"accuracy": spread(acc), "mean_accuracy": spread(acc - 0.1),
+                       seeds.ON_TEST: {"accuracy": spread(acc + 0.05), "mean_accuracy": spread(acc)}}, f)
+    summary = seeds.run_seeds(base_config("synthetic/small"), root, [0, 1], None)  # nothing to train
+    assert summary["per_seed"]["1"] == {"accuracy": 0.60, "mean_accuracy": 0.50,
+                                        seeds.ON_TEST: {"accuracy": 0.65, "mean_accuracy": 0.60}}
+    assert summary[seeds.ON_TEST]["accuracy"] == pytest.approx({"mean": 0.60, "std": 0.0707107, "n": 2})
+    assert seeds.summary_line(summary) == ("Acc. 55.00 ± 7.07, mAcc. 45.00 ± 7.07 (2 seeds) validation-selected; "
+                                           "best epoch on test (as DAN/POSTER report): Acc. 60.00 ± 7.07, "
+                                           "mAcc. 55.00 ± 7.07")
+    assert ablation.row_cells(root, ablation.Row(False, False, False)) is None
+    os.rename(seeds.seed_workdir(root, 0), os.path.join(root, "baseline"))
+    assert ablation.row_cells(root, ablation.Row(False, False, False)) == ("50.00", "40.00")
+
+
 @pytest.mark.slow
 def test_cli_trains_each_seed_once_and_prints_the_spread(tmp_path):
     workdir = tmp_path / "run"

@@ -56,8 +56,9 @@ def test_end_to_end_outputs(reference):
     assert [r["epoch"] for r in records] == [0, 1, 2]
     for r in records:
         assert set(r) >= {"lr_scale", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-                          "val_mean_accuracy", "images_per_s"}
-        assert all(np.isfinite(v) for v in r.values())
+                          "val_mean_accuracy", "images_per_s", "train_class_counts"}
+        assert all(np.isfinite(v).all() for v in r.values())
+        assert sum(r["train_class_counts"]) == 48  # 6 steps of 8
     assert records[-1]["train_loss"] < records[0]["train_loss"]
     # Each record holds the rate its epoch trained with.
     assert [r["lr_scale"] for r in records] == pytest.approx([1.0, 1.0, 0.1])
@@ -144,6 +145,45 @@ def test_bad_input_is_one_line_error(reference, tmp_path, env, data_dir):
         assert cases[name][1] in err and "Traceback" not in err, (name, err[-2000:])
 
 
+@pytest.mark.slow
+def test_balanced_sampler_resumes_exactly_after_sigkill_and_test_scoring_changes_nothing(tmp_path, env, data_dir):
+    """config.class_balance=sampler killed inside epoch 2 and resumed, scoring the test split
+    every epoch, ends with the weights and records of an uninterrupted run that never scored it."""
+    import jax
+
+    from configs import demo
+    from hsnet_jax.training import train_and_evaluate
+
+    config = demo.get_config()
+    config.update(dict(dataset="synthetic/small", data_dir=data_dir, max_train_examples=48, max_eval_examples=28,
+                       batch_size=8, num_epochs=2, steps_per_dispatch=1, eval_batch_size=16, class_balance="sampler"))
+    config.plateau.update(patience=0, threshold=0.99)
+    workdir, reference = tmp_path / "run", str(tmp_path / "reference")
+    command = _command(workdir, data_dir, "--config.num_epochs=2", "--config.class_balance=sampler",
+                       "--config.report_test_each_epoch=True")
+    # The killed process and the in-process runs share one XLA cache: the step compiles once.
+    previous = {k: getattr(jax.config, k) for k in ("jax_compilation_cache_dir",
+                                                    "jax_persistent_cache_min_compile_time_secs")}
+    jax.config.update("jax_compilation_cache_dir", env["JAX_COMPILATION_CACHE_DIR"])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    try:
+        code, err = _start_and_signal(command, env, "epoch 2/2", signal.SIGKILL)
+        assert code == -signal.SIGKILL and len(_metrics(workdir)) < 2, err[-3000:]
+        train_and_evaluate(config, reference, evaluate=False)
+        config.report_test_each_epoch = True
+        train_and_evaluate(config, str(workdir), evaluate=False)
+    finally:
+        for k, v in previous.items():
+            jax.config.update(k, v)
+    records = _metrics(workdir)
+    assert all("test_accuracy" in r and sum(r["train_class_counts"]) == 48 for r in records)
+    for r in records:
+        del r["test_accuracy"], r["test_mean_accuracy"]
+    with open(workdir / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in records)
+    assert_same_run(workdir, reference)
+
+
 def test_config_checks():
     from configs import demo, raf
     config = raf.get_config()
@@ -167,3 +207,16 @@ def test_config_checks():
     config.ktl.stem_checkpoint = "weights/stem"
     assert create_model(config, 7).freeze_stem is True
     assert train.default_workdir("configs/raf.py") == os.path.join("workdirs", "raf")
+    config = raf.get_config()
+    config.class_balance = "oversample"
+    with pytest.raises(HSNetError, match="class_balance must be one of none, sampler, loss"):
+        check_config(config)
+
+
+def test_the_summary_shows_the_best_epoch_on_test_beside_the_validation_selected_number():
+    report = {"accuracy": 0.81, "mean_accuracy": 0.72}
+    assert train.report_line(report) == "test accuracy 0.8100, mean accuracy 0.7200"
+    report["best_epoch_on_test"] = {"epoch": 4, "accuracy": 0.84, "mean_accuracy": 0.75}
+    assert train.report_line(report) == (
+        "test accuracy 0.8100, mean accuracy 0.7200 (validation-selected); best epoch "
+        "on test (as DAN/POSTER report): accuracy 0.8400, mean accuracy 0.7500 (epoch 5)")

@@ -29,3 +29,7 @@ class CorruptImageError(HSNetError):
 
 class SamplerError(HSNetError):
     """A batch size that does not fit the dataset or the number of processes."""
+
+
+class NoSubjectsError(HSNetError):
+    """A subject-independent protocol (--folds) asked of a database whose examples name no subject."""

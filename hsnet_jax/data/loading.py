@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from hsnet_jax.data.errors import DatasetNotPreparedError, MissingSplitError
+from hsnet_jax.data.errors import DatasetNotPreparedError, MissingSplitError, NoSubjectsError
 from hsnet_jax.data.registry import get_builder, no_variant_folder_warning
 
 
@@ -27,9 +27,34 @@ class Split:
 
     def first(self, n: int) -> "Split":
         """Only the first `n` examples (config.max_eval_examples, for smoke runs)."""
-        return dataclasses.replace(self, images=self.images[:n], labels=self.labels[:n],
-                                   metadata={k: v[:n] for k, v in self.metadata.items()},
-                                   fingerprint=self.fingerprint if n >= len(self) else "")
+        return self.select(np.arange(min(n, len(self))))
+
+    def select(self, rows: np.ndarray) -> "Split":
+        """The examples at `rows` (a fold's part of a database); the whole split keeps its fingerprint."""
+        rows = np.asarray(rows, np.int64)
+        whole = np.array_equal(rows, np.arange(len(self)))
+        return dataclasses.replace(self, images=self.images[rows], labels=self.labels[rows],
+                                   metadata={k: v[rows] for k, v in self.metadata.items()},
+                                   fingerprint=self.fingerprint if whole else "")
+
+    @property
+    def nbytes(self) -> int:
+        return self.images.nbytes
+
+    def load(self) -> "Split":
+        """Already in memory (a Split trains wherever a SplitSource does, but never streamed)."""
+        return self
+
+    def columns(self, keys: tuple[str, ...] = ()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(labels, {key: metadata}) without the images."""
+        return self.labels, {k: self.metadata[k] for k in keys}
+
+
+def concatenate(splits: list[Split]) -> Split:
+    """One Split of several of the same database (a fold protocol re-splits all its examples)."""
+    keys = set.intersection(*(set(s.metadata) for s in splits))
+    return Split(np.concatenate([s.images for s in splits]), np.concatenate([s.labels for s in splits]),
+                 splits[0].class_names, {k: np.concatenate([s.metadata[k] for s in splits]) for k in sorted(keys)})
 
 
 def prepare_command(name: str, data_dir: str | None) -> str:
@@ -69,20 +94,29 @@ class SplitSource:
 
     def load(self, chunk: int = 2048) -> Split:
         """The whole split in host memory."""
+        images = np.empty((self.num_examples,) + self.image_shape, np.uint8)
+        labels, metadata = self._read(self.text_keys, images, chunk)
+        return Split(images, labels, self.class_names, metadata, self.fingerprint)
+
+    def columns(self, keys: tuple[str, ...] = (), chunk: int = 2048) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """(labels, {key: metadata}) without keeping the images (one read of the split: the
+        training loop's class counts and soft targets, whatever the data placement)."""
+        return self._read(keys, None, chunk)
+
+    def _read(self, keys, images: np.ndarray | None, chunk: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         n = self.num_examples
-        images = np.empty((n,) + self.image_shape, np.uint8)
         labels = np.empty((n,), np.int32)
-        metadata = {k: np.empty((n,), dtype=object) for k in self.text_keys}
+        metadata = {k: np.empty((n,), dtype=object) for k in keys}
         for start in range(0, n, chunk):  # in chunks: the decoded dicts never hold the whole split
             rows = self.source.__getitems__(range(start, min(n, start + chunk)))
             for j, row in enumerate(rows, start):
-                images[j] = row["image"]
+                if images is not None:
+                    images[j] = row["image"]
                 labels[j] = row["label"]
-                for k in self.text_keys:
+                for k in keys:
                     value = row[k]
                     metadata[k][j] = value.decode() if isinstance(value, bytes) else str(value)
-        metadata = {k: v.astype(str) for k, v in metadata.items()}
-        return Split(images, labels, self.class_names, metadata, self.fingerprint)
+        return labels, {k: v.astype(str) for k, v in metadata.items()}
 
 
 def open_split(name: str, split: str, data_dir: str | None = None) -> SplitSource:
@@ -108,3 +142,14 @@ def open_split(name: str, split: str, data_dir: str | None = None) -> SplitSourc
 def load_split(name: str, split: str, data_dir: str | None = None, chunk: int = 2048) -> Split:
     """Reads split `split` of prepared dataset `name` into host memory."""
     return open_split(name, split, data_dir).load(chunk)
+
+
+def load_subjects(name: str, data_dir: str | None = None) -> Split:
+    """Every example of prepared dataset `name`, all its splits together, for a protocol that
+    splits by subject itself (`--folds`); a database whose examples name no subject is a
+    one-line error, before any image is read."""
+    if "subject" not in open_split(name, "train", data_dir).text_keys:
+        raise NoSubjectsError(f"dataset {name!r} names no subject per example, so it has no subject-independent "
+                              "folds; --folds needs one that does (ckplus, jaffe, kdef, rafd)")
+    splits = sorted(get_builder(name, data_dir).info.splits)
+    return concatenate([load_split(name, split, data_dir) for split in splits])

@@ -1,4 +1,6 @@
-"""Seeded train/validation/test assignment: stratified by class, or disjoint by subject.
+"""Seeded train/validation/test assignment: stratified by class, or disjoint by subject, and
+the subject-independent folds of the k-fold protocols (CK+'s 10 folds, JAFFE's leave one
+subject out).
 
 A split is described as a sequence of holdouts, each a fraction of what is left before it:
 KDEF's "8:2 train/test, then 20% of train for validation" is `(("test", 0.2),
@@ -44,4 +46,26 @@ def subject_split(subjects: Sequence[str], holdouts: Holdouts, seed: int) -> dic
     """Split name -> sorted example indices, holding out whole subjects."""
     subjects = np.asarray(subjects)
     groups = _holdout(np.unique(subjects), holdouts, np.random.default_rng(seed))
+    return {name: np.flatnonzero(np.isin(subjects, members)) for name, members in groups.items()}
+
+
+def subject_folds(subjects: Sequence[str], folds: int) -> list[np.ndarray]:
+    """Each fold's subjects: the subjects in ascending id order dealt round robin (subject i
+    to fold i mod `folds`), as the published CK+ fold files are; `folds` = the number of
+    subjects is leave one subject out."""
+    unique = np.unique(np.asarray(subjects))
+    if not 2 <= folds <= len(unique):
+        raise ValueError(f"{folds} folds need between 2 and {len(unique)} (the subjects) folds")
+    return [unique[k::folds] for k in range(folds)]
+
+
+def fold_split(subjects: Sequence[str], test_subjects: Sequence[str], validation: float,
+               seed: int) -> dict[str, np.ndarray]:
+    """A fold's example indices: `test` holds the fold's subjects, `validation` a seeded share
+    (at least one subject) of the others, `train` the rest; no subject is in two parts."""
+    subjects = np.asarray(subjects)
+    others = np.setdiff1d(np.unique(subjects), np.asarray(test_subjects))
+    held = max(1, int(round(len(others) * validation)))
+    chosen = np.random.default_rng(seed).permutation(others)
+    groups = {"test": np.asarray(test_subjects), "validation": chosen[:held], "train": chosen[held:]}
     return {name: np.flatnonzero(np.isin(subjects, members)) for name, members in groups.items()}

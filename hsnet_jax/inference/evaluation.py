@@ -132,9 +132,12 @@ def report_name(split: str, dataset: str | None, run_dataset: str, which: str) -
 
 def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = None,
                      which: str = "best", data_dir: str | None = None,
-                     model: nn.Module | None = None) -> dict[str, Any]:
+                     model: nn.Module | None = None, examples: data.Split | None = None,
+                     extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """Evaluates checkpoint `which` of the run in `workdir` on `split` of `dataset` (default:
-    the run's own) and writes the JSON report and the figures under eval/.
+    the run's own) and writes the JSON report and the figures under eval/. `examples`: the
+    split to score instead of reading it (a fold's test subjects); `extra`: keys added to the
+    report (the loop's "best_epoch_on_test").
 
     Returns the report: `hsnet_jax.inference.metrics.classification_report`'s keys plus `dataset`,
     `split`, `checkpoint`, `excluded`, `examples` (the faces of Fig. 5), with FGAL `gates`
@@ -143,7 +146,7 @@ def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = No
     config = checkpoint.load_run_config(workdir)
     name = dataset or config.dataset
     data_dir = data_dir or config.data_dir or None
-    examples = data.load_split(name, split, data_dir)
+    examples = examples if examples is not None else data.load_split(name, split, data_dir)
     run = load_run(workdir, which, model)
     gates = None
     if run.predict_with_gates:
@@ -159,7 +162,7 @@ def evaluate_workdir(workdir: str, split: str = "test", dataset: str | None = No
                         report_name(split, name, config.dataset, which))
     report.update(dataset=name, split=split, checkpoint=which, excluded=excluded, fingerprint=examples.fingerprint,
                   metrics_path=f"{stem}_metrics.json", plot_path=f"{stem}_confusion_matrix.png",
-                  examples_path=f"{stem}_examples.png")
+                  examples_path=f"{stem}_examples.png", **(extra or {}))
     if gates is not None:  # per true class of the dataset evaluated on
         report.update(gates=metrics.gates_per_class(gates, examples.labels, examples.class_names),
                       gates_path=f"{stem}_gates.png")

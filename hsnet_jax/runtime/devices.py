@@ -61,6 +61,8 @@ def put_indices(mesh: Mesh, local_idx: np.ndarray) -> jax.Array:
 
 def put_batches(mesh: Mesh, local_images: np.ndarray, local_labels: np.ndarray) -> tuple[jax.Array, jax.Array]:
     """The global [K, global_batch, ...] images and labels from this process's [K, share, ...]
-    rows, each device holding its columns (for `make_train_step(gathered=True)`)."""
-    return (_put_columns(mesh, np.asarray(local_images, np.uint8)),
-            _put_columns(mesh, np.asarray(local_labels, np.int32)))
+    rows, each device holding its columns (for `make_train_step(gathered=True)`); labels are
+    class indices (int32) or target distributions (float32 [..., C])."""
+    local_labels = np.asarray(local_labels)
+    dtype = np.int32 if np.issubdtype(local_labels.dtype, np.integer) else np.float32
+    return (_put_columns(mesh, np.asarray(local_images, np.uint8)), _put_columns(mesh, local_labels.astype(dtype)))

@@ -8,7 +8,9 @@ ROOT/<row>/eval/test_metrics.json exists: finished rows are not rerun, an interr
 resumes from its checkpoint, so rerunning the command completes the table. At the end the
 table (Acc. and mAcc. of each row on the test split) is written to ROOT/ablation.md and printed.
 With `--seeds 0,1,2` each row is trained once per seed in ROOT/<row>/seed_<n> (see
-`hsnet_jax.training.seeds`) and its cells read mean ± sample std, e.g. `86.12 ± 0.31`.
+`hsnet_jax.training.seeds`) and its cells read mean ± sample std, e.g. `86.12 ± 0.31`. With
+`--folds K` each run of a row is a subject-independent fold protocol (ROOT/<row>/fold_<k>,
+`hsnet_jax.training.folds`) and a cell reads the mean over its folds.
 
 The KTL rows need the ported VGGFace2 stem (`--config.ktl.stem_checkpoint=DIR`, written by
 `convert/port_stem.py`). Without it the command stops at once, before training anything,
@@ -19,7 +21,7 @@ show "-" until they are run).
 from __future__ import annotations
 
 import dataclasses
-import json
+import functools
 import os
 from typing import Sequence
 
@@ -29,7 +31,7 @@ import ml_collections
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import pretrained
 from hsnet_jax.runtime import cli, runlock
-from hsnet_jax.training import seeds
+from hsnet_jax.training import folds, seeds
 from hsnet_jax.training.loop import train_and_evaluate
 
 PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2_stem` "
@@ -67,6 +69,7 @@ def row_config(config: ml_collections.ConfigDict, row: Row) -> ml_collections.Co
 
 
 def metrics_path(root: str, row: Row) -> str:
+    """A single run's test report of the row (the file that marks it finished)."""
     return seeds.report_path(os.path.join(root, row.name))
 
 
@@ -76,20 +79,17 @@ def row_cells(root: str, row: Row, seed_list: Sequence[int] | None = None) -> tu
     if seed_list and len(seed_list) > 1:
         summary = seeds.summarize(os.path.join(root, row.name), seed_list)
         return None if summary is None else tuple(seeds.format_spread(summary[k]) for k in seeds.METRICS)
-    try:
-        with open(metrics_path(root, row)) as f:
-            report = json.load(f)
-    except FileNotFoundError:
-        return None
-    return tuple(f"{100 * report[k]:.2f}" for k in seeds.METRICS)
+    result = seeds.run_result(os.path.join(root, row.name))
+    return None if result is None else tuple(f"{100 * result[k]:.2f}" for k in seeds.METRICS)
 
 
 def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = False,
-                 seed_list: Sequence[int] | None = None) -> str:
+                 seed_list: Sequence[int] | None = None, fold_spec: int | str | None = None) -> str:
     """Trains and evaluates every row not finished yet (with several seeds: every unfinished
     seed of it, in ROOT/<row>/seed_<n>); returns the markdown table, also written to
     ROOT/ablation.md. Raises `cli.Stopped` when SIGTERM / Ctrl-C stopped a row (it saved;
-    rerun). ROOT is held like a trainer's workdir (`hsnet_jax.runtime.runlock`)."""
+    rerun). ROOT is held like a trainer's workdir (`hsnet_jax.runtime.runlock`). `fold_spec`:
+    each run is that fold protocol (`folds.run_folds`)."""
     root = os.path.abspath(root)
     if not skip_ktl:
         if not config.ktl.stem_checkpoint:
@@ -97,11 +97,12 @@ def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = 
                              "or pass --skip_ktl to run only the rows without KTL")
         pretrained.load_stem_variables(config.ktl.stem_checkpoint)  # a bad stem fails now, not after 4 rows
     with runlock.hold(root, what="ablation"):
-        return _run_rows(config, root, skip_ktl, seed_list)
+        return _run_rows(config, root, skip_ktl, seed_list, fold_spec)
 
 
 def _run_rows(config: ml_collections.ConfigDict, root: str, skip_ktl: bool,
-              seed_list: Sequence[int] | None) -> str:
+              seed_list: Sequence[int] | None, fold_spec: int | str | None) -> str:
+    train_fn = train_and_evaluate if fold_spec is None else functools.partial(folds.run_folds, folds=fold_spec)
     several = bool(seed_list) and len(seed_list) > 1
     if seed_list and not several:
         config = ml_collections.ConfigDict(config.to_dict())
@@ -116,9 +117,9 @@ def _run_rows(config: ml_collections.ConfigDict, root: str, skip_ktl: bool,
             continue
         try:
             if several:  # skips its finished seeds; (re)writes the row's seeds.json
-                seeds.run_seeds(row_config(config, row), workdir, seed_list, train_and_evaluate)
+                seeds.run_seeds(row_config(config, row), workdir, seed_list, train_fn)
             else:
-                train_and_evaluate(row_config(config, row), workdir)
+                train_fn(row_config(config, row), workdir)
         except cli.Stopped as e:
             cli.say(f"stopped by {e} during row {row.name}; rerun the same command to go on")
             raise

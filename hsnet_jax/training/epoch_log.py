@@ -39,7 +39,7 @@ class EpochLog:
             f.write(json.dumps(record) + "\n")
         for key, value in record.items():
             group, _, name = key.partition("_")
-            if key != "epoch":
+            if key != "epoch" and not isinstance(value, list):  # train_class_counts: metrics.jsonl only
                 self.tb.add_scalar(f"{group}/{name}" if group in ("train", "val") else key, value,
                                    record["epoch"])
         self.tb.flush()
@@ -47,3 +47,14 @@ class EpochLog:
     def close(self) -> None:
         if self.enabled:
             self.tb.close()
+
+
+def best_on_test(history: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The epoch with the highest test accuracy (config.report_test_each_epoch; the first of
+    ties): what DAN, POSTER++ and MA-Net publish, selected on the test split itself. None
+    when the run did not score the test split every epoch."""
+    scored = [r for r in history if "test_accuracy" in r]
+    if not scored:
+        return None
+    best = max(scored, key=lambda r: r["test_accuracy"])
+    return {"epoch": best["epoch"], "accuracy": best["test_accuracy"], "mean_accuracy": best["test_mean_accuracy"]}

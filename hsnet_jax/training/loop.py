@@ -6,6 +6,11 @@ Callable in-process (tests, notebooks): it returns the final state, the per-epoc
 exact: the batches, the augmentation and the optimiser state all follow from the checkpoint,
 so an interrupted run ends with the same weights as one that was never interrupted. SIGTERM
 or Ctrl-C save at the next dispatch boundary and raise `cli.Stopped`.
+
+Model selection is on the validation split only. With `config.report_test_each_epoch` the test
+split is also scored after every epoch (`test_accuracy` in metrics.jsonl) so that the report
+can show, labelled, the "best epoch on test" number other FER papers publish; nothing reads it
+back (the weights are the same with and without it).
 """
 
 from __future__ import annotations
@@ -30,10 +35,11 @@ from hsnet_jax.runtime import checkpoint, cli, runlock
 from hsnet_jax.runtime.progress import Progress
 from hsnet_jax.runtime.devices import DATA, check_batch_size, make_mesh, replicate
 from hsnet_jax.training import plateau, train_step
-from hsnet_jax.training.epoch_log import EpochLog
+from hsnet_jax.training.epoch_log import EpochLog, best_on_test
 from hsnet_jax.training.placement import make_feeder
 from hsnet_jax.training.profile import StepProfiler
 from hsnet_jax.training.sampler import BatchSampler
+from hsnet_jax.training.targets import Targets, class_weights, sampling_weights, training_targets
 
 # In a run of several processes, how many dispatches pass between two agreements on a stop
 # request (a host-blocking collective); one process checks its own flag at every dispatch.
@@ -89,9 +95,10 @@ def _abstract(tree):
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, data: tuple[Any, Any] | None = None,
                        model: nn.Module | None = None, evaluate: bool = True,
-                       profile_steps: tuple[int, int] | None = None) -> TrainResult:
+                       profile_steps: tuple[int, int] | None = None, test: Any = None) -> TrainResult:
     """Trains (or resumes) the run in `workdir`, then evaluates its best checkpoint on the test
-    split. `data`: (train SplitSource, validation Split) instead of the config's dataset;
+    split. `data`: (train SplitSource or Split, validation Split) instead of the config's dataset,
+    `test`: the Split to test on instead of the dataset's test split (a fold's subjects);
     `model`: an HSNet-like module instead of the config's (its `bn_axis_name` must be "data");
     `profile_steps` (A, B): a `jax.profiler` trace of global steps A to B in WORKDIR/profile.
     Raises `cli.Stopped` when SIGTERM / Ctrl-C stopped the run (after saving)."""
@@ -99,10 +106,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *, data:
     check_config(config, mesh.devices.size)  # before the lock and anything that takes time
     check_batch_size(config.batch_size, mesh)
     with runlock.hold(workdir), checkpoint.saves_reported_here():
-        return _train_and_evaluate(config, os.path.abspath(workdir), mesh, data, model, evaluate, profile_steps)
+        return _train_and_evaluate(config, os.path.abspath(workdir), mesh, data, model, evaluate, profile_steps,
+                                   test)
 
 
-def _train_and_evaluate(config, workdir, mesh, data, model, evaluate, profile_steps) -> TrainResult:
+def _train_and_evaluate(config, workdir, mesh, data, model, evaluate, profile_steps, test) -> TrainResult:
     # The data
     train, val = data or load_data(config)
     class_names = list(train.class_names)
@@ -140,20 +148,28 @@ def _train_and_evaluate(config, workdir, mesh, data, model, evaluate, profile_st
                 f"(global step {resume})")
     checkpoint.save_run_config(workdir, config)
 
-    # The step, the batches and the validation pass
-    sampler = BatchSampler(len(train), config.batch_size, config.seed,
-                           process_index=jax.process_index(), process_count=jax.process_count())
+    # The targets, the step, the batches and the validation pass
     feeder = make_feeder(config, mesh, train)  # config.data_placement: where the split lives
+    targets = training_targets(config, train if feeder.split is None else feeder.split, len(class_names))
+    balanced = config.class_balance == "sampler"
+    sampler = BatchSampler(len(train), config.batch_size, config.seed,
+                           process_index=jax.process_index(), process_count=jax.process_count(),
+                           weights=sampling_weights(targets.labels, len(class_names)) if balanced else None)
+    weights = class_weights(targets.labels, len(class_names)) if config.class_balance == "loss" else None
     step_fn = train_step.make_train_step(model, tx, mesh, image_size=config.image_size,
                                          max_rotation=config.max_rotation, seed=config.seed,
-                                         gathered=feeder.gathered)
+                                         gathered=feeder.gathered, class_weights=weights, loss=targets.loss)
+    if config.report_test_each_epoch and test is None:
+        from hsnet_jax.data import load_split
+        test = load_split(config.dataset, "test", config.data_dir)
     predict = make_predict_fn(model, config.image_size, mesh, config.eval_batch_size)
 
     # The loop
     logger = EpochLog(workdir, meta["epoch"])
     stop = cli.StopRequest(cli.say)
     profiler = StepProfiler(workdir, profile_steps)
-    loop = Loop(config, workdir, mesh, sampler, feeder, val, step_fn, predict, latest, best, logger, stop, profiler)
+    loop = Loop(config, workdir, mesh, sampler, targets, feeder, val, test if config.report_test_each_epoch else None,
+                step_fn, predict, latest, best, logger, stop, profiler)
     try:
         state = loop.run(state, meta)
     finally:
@@ -174,8 +190,10 @@ def _train_and_evaluate(config, workdir, mesh, data, model, evaluate, profile_st
         plot_history(workdir)
     if evaluate:
         from hsnet_jax.inference.evaluation import evaluate_workdir
+        on_test = best_on_test(logger.history)
         report = evaluate_workdir(workdir, split="test", which="best", data_dir=config.data_dir or None,
-                                  model=model)
+                                  model=model, examples=test,
+                                  extra={"best_epoch_on_test": on_test} if on_test else None)
     return TrainResult(state, logger.history, report)
 
 
@@ -196,8 +214,10 @@ class Loop:
     workdir: str
     mesh: Any
     sampler: BatchSampler
+    targets: Targets  # each epoch's labels or soft targets
     feeder: Any  # each dispatch's inputs, from where config.data_placement put the training set
     val: Any  # the validation Split, on the host
+    test: Any  # the test Split with config.report_test_each_epoch, else None
     step_fn: Any
     predict: Any
     latest: Any  # checkpoint managers
@@ -228,7 +248,8 @@ class Loop:
             cli.say(f"epoch {epoch + 1}: train loss {record['train_loss']:.4f} acc {record['train_accuracy']:.4f} | "
                     f"val loss {record['val_loss']:.4f} acc {record['val_accuracy']:.4f} "
                     f"mAcc {record['val_mean_accuracy']:.4f} | lr x{record['lr_scale']:g} | "
-                    f"{record['images_per_s']:.1f} img/s")
+                    f"{record['images_per_s']:.1f} img/s"
+                    + (f" | test acc {record['test_accuracy']:.4f} (reported only)" if self.test is not None else ""))
             if self.stop.agreed():
                 checkpoint.wait(self.latest)
                 cli.say(f"{self.stop.name}: saved after epoch {epoch + 1} in {self.workdir}; "
@@ -246,7 +267,8 @@ class Loop:
                        disable=jax.process_index() != 0)
         t0 = time.perf_counter()
         pending = None  # (first step, metrics) of the dispatch in flight: read after the next one
-        with contextlib.closing(self.feeder.dispatches(rows, start, k)) as dispatches:
+        targets = self.targets.epoch_targets(epoch)
+        with contextlib.closing(self.feeder.dispatches(rows, start, k, targets)) as dispatches:
             for n, (first, inputs) in enumerate(dispatches):
                 if self.stop.agreed(check_all=n % STOP_CHECK_EVERY == 0):
                     break
@@ -276,7 +298,12 @@ class Loop:
         state = state.replace(plateau=replicate(self.mesh, new_plateau))
         record = dict(epoch=epoch, lr_scale=lr / base_lr, learning_rate=lr,
                       train_loss=meta["train_loss_sum"] / steps, train_accuracy=meta["train_accuracy_sum"] / steps,
-                      val_loss=val_loss, val_accuracy=report["accuracy"], val_mean_accuracy=report["mean_accuracy"])
+                      val_loss=val_loss, val_accuracy=report["accuracy"], val_mean_accuracy=report["mean_accuracy"],
+                      train_class_counts=self.targets.class_counts(epoch, self.sampler.epoch_batches(epoch)))
+        if self.test is not None:  # reported only: nothing below reads it
+            on_test = classification_report(self.test.labels, self.predict(variables, self.test.images).argmax(-1),
+                                            self.test.class_names)
+            record.update(test_accuracy=on_test["accuracy"], test_mean_accuracy=on_test["mean_accuracy"])
         meta = dict(meta, epoch=epoch + 1, step_in_epoch=0, train_loss_sum=0.0, train_accuracy_sum=0.0)
         if record["val_accuracy"] > meta["best_val_accuracy"]:
             meta.update(best_val_accuracy=record["val_accuracy"], best_epoch=epoch)

@@ -10,7 +10,8 @@ feeders that hand the train step each dispatch's inputs from there.
 - `auto` (default): `device` when the split fits comfortably in the smallest device's free
   memory, else `host` when it fits in the host's, else `stream` (`choose`).
 
-Every placement draws the BatchSampler's batches and the step differs only in its gather
+Every placement draws the BatchSampler's batches with the epoch's targets (`hsnet_jax.training.targets`)
+and the step differs only in its gather
 (`train_step.make_train_step(gathered=...)`), so the weights are the same bit for bit.
 """
 
@@ -121,15 +122,21 @@ def make_feeder(config: ml_collections.ConfigDict, mesh: Any, train: SplitSource
 
 def build_feeder(placement: str, mesh: Any, train: SplitSource, split: Split | None = None):
     """The feeder of `placement` ("device", "host" or "stream") for the opened training split;
-    `split` is the split already in memory, where the caller has it."""
+    `split` is the split already in memory, where the caller has it. A feeder's `split` is the
+    split in host memory (None when streamed), so the loop reads labels without a second pass."""
+    if placement == "stream" and isinstance(train, Split):
+        placement = "host"  # already in memory (a fold of a database): nothing to stream from
     if placement == "stream":
         from hsnet_jax.training.stream import read_dispatches
         return RowFeeder(mesh, lambda rows, start, k: read_dispatches(train, rows, start, k), placement)
     split = train.load() if split is None else split
     if placement == "host":
-        return RowFeeder(mesh, lambda rows, start, k: _gather(split.images, split.labels, rows, start, k),
-                         placement)
-    return DeviceFeeder(mesh, split.images, split.labels)
+        feeder = RowFeeder(mesh, lambda rows, start, k: _gather(split.images, split.labels, rows, start, k),
+                           placement)
+    else:
+        feeder = DeviceFeeder(mesh, split.images, split.labels)
+    feeder.split = split
+    return feeder
 
 
 class DeviceFeeder:
@@ -137,15 +144,19 @@ class DeviceFeeder:
 
     gathered = False
     placement = "device"
+    split: Split | None = None
 
     def __init__(self, mesh: Any, images: np.ndarray, labels: np.ndarray):
         self.mesh = mesh
         self.images, self.labels = replicate(mesh, (images, labels.astype(np.int32)))
 
-    def dispatches(self, rows: np.ndarray, start: int, k: int) -> Iterator[Dispatch]:
-        """The inputs of each dispatch of an epoch whose process rows are `rows`, from step `start`."""
+    def dispatches(self, rows: np.ndarray, start: int, k: int,
+                   targets: np.ndarray | None = None) -> Iterator[Dispatch]:
+        """The inputs of each dispatch of an epoch whose process rows are `rows`, from step `start`;
+        `targets`: the epoch's labels or target distributions for every example (default: the split's)."""
+        labels = self.labels if targets is None else replicate(self.mesh, targets)
         for first in range(start, len(rows), k):
-            yield first, (self.images, self.labels, put_indices(self.mesh, rows[first:first + k]))
+            yield first, (self.images, labels, put_indices(self.mesh, rows[first:first + k]))
 
 
 def _gather(images: np.ndarray, labels: np.ndarray, rows: np.ndarray, start: int,
@@ -160,12 +171,14 @@ class RowFeeder:
     from disk) and put on the devices by a background thread, PREFETCH dispatches ahead."""
 
     gathered = True
+    split: Split | None = None
 
     def __init__(self, mesh: Any, read: Callable[[np.ndarray, int, int], Iterator[tuple[np.ndarray, np.ndarray]]],
                  placement: str):
         self.mesh, self.read, self.placement = mesh, read, placement
 
-    def dispatches(self, rows: np.ndarray, start: int, k: int) -> Iterator[Dispatch]:
+    def dispatches(self, rows: np.ndarray, start: int, k: int,
+                   targets: np.ndarray | None = None) -> Iterator[Dispatch]:
         """As DeviceFeeder.dispatches; closing the iterator early stops the thread."""
         ready: queue.Queue = queue.Queue(PREFETCH)
         stop = threading.Event()
@@ -177,6 +190,8 @@ class RowFeeder:
                     for images, labels in batches:
                         if stop.is_set():
                             return
+                        if targets is not None:
+                            labels = targets[rows[first:first + len(images)]]
                         ready.put((first, put_batches(self.mesh, images, labels)))
                         first += len(images)
                 ready.put(None)

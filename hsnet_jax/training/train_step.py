@@ -20,6 +20,7 @@ from typing import Any, Callable
 import flax.struct
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from jax.sharding import Mesh, PartitionSpec as P
 
@@ -29,6 +30,8 @@ from hsnet_jax.runtime.devices import DATA
 from hsnet_jax.training.plateau import PlateauState
 
 PyTree = Any
+LOSSES = ("cross_entropy", "multi_target")
+MULTI_TARGET_EPSILON = 0.001  # microsoft/FERPlus ferplus.py: "to avoid ill-conditioned computation"
 
 
 class TrainState(flax.struct.PyTreeNode):
@@ -102,27 +105,68 @@ def _pmean(tree: PyTree, axis: str | None) -> PyTree:
     return tree if axis is None else jax.lax.pmean(tree, axis)
 
 
+def soft_cross_entropy(logits: jax.Array, targets: jax.Array, class_weights: jax.Array | None = None) -> jax.Array:
+    """Per-example -sum_c w_c t_c log softmax(z)_c for target distributions `targets` [..., C]:
+    PyTorch's `cross_entropy` with probability targets (and `weight`), before its mean. A
+    one-hot target gives the usual cross-entropy of its class."""
+    weighted = targets if class_weights is None else targets * class_weights
+    return -jnp.sum(weighted * jax.nn.log_softmax(_at_least_float32(logits)), axis=-1)
+
+
+def multi_target_loss(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """FERPlus's multi_target loss (microsoft/FERPlus train.py): -log max_c(t_c p_c), with the
+    target 1 on every class voted by at least 30% (0.001 elsewhere, as its reader adds)."""
+    marked = jnp.where(targets > 0, 1.0 - MULTI_TARGET_EPSILON, 0.0) + MULTI_TARGET_EPSILON
+    return -jnp.log(jnp.max(marked * jax.nn.softmax(_at_least_float32(logits)), axis=-1))
+
+
+def _at_least_float32(logits: jax.Array) -> jax.Array:
+    """bfloat16 logits are scored in float32, float64 ones (the parity tests) stay float64."""
+    return logits.astype(jnp.promote_types(logits.dtype, jnp.float32))
+
+
+def as_targets(labels: jax.Array, num_classes: int) -> jax.Array:
+    """Class indices [...] as one-hot float32 targets [..., C]; distributions stay as they are."""
+    if jnp.issubdtype(labels.dtype, jnp.integer):
+        return jax.nn.one_hot(labels, num_classes, dtype=jnp.float32)
+    return labels.astype(jnp.float32)
+
+
+def hits(logits: jax.Array, targets: jax.Array) -> jax.Array:
+    """1.0 where the predicted class has the largest target (the majority class; for FERPlus's
+    multi_target, whose targets are equal on every class over 30% of the votes, any of them)."""
+    chosen = jnp.take_along_axis(targets, jnp.argmax(logits, -1)[:, None], axis=-1)[:, 0]
+    return (chosen >= targets.max(-1)).astype(jnp.float32)
+
+
 def _device_loss_and_grads(model: HSNet, params: PyTree, batch_stats: PyTree, x: jax.Array,
-                           y: jax.Array, axis: str | None):
+                           y: jax.Array, axis: str | None, class_weights: jax.Array | None = None,
+                           loss: str = "cross_entropy"):
     """Loss, accuracy, gradients and new BatchNorm statistics on one device's shard, all
-    averaged over `axis` (None: one device). Under KTL only the non-stem parameters are
-    differentiated; the stem's gradient is an explicit zero that the optimiser's
-    `set_to_zero` ignores."""
+    averaged over `axis` (None: one device). `y`: class indices or target distributions
+    [B, C]; a prediction is right when its class has the largest target (FERPlus: the
+    majority; multi_target: any class over 30% of the votes). Under KTL only the non-stem
+    parameters are differentiated; the stem's gradient is an explicit zero that the
+    optimiser's `set_to_zero` ignores."""
     frozen = {"stem": params["stem"]} if model.freeze_stem else {}
     trainable = {k: v for k, v in params.items() if k not in frozen}
 
     def loss_fn(trainable):
         logits, updates = model.apply({"params": {**trainable, **frozen}, "batch_stats": batch_stats},
                                       x, train=True, mutable=["batch_stats"])
-        loss = optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
-        return loss, (logits, updates["batch_stats"])
+        targets = as_targets(y, logits.shape[-1])
+        if loss == "multi_target":
+            per_example = multi_target_loss(logits, targets)
+        else:
+            per_example = soft_cross_entropy(logits, targets, class_weights)
+        return per_example.mean(), (logits, targets, updates["batch_stats"])
 
-    (loss, (logits, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
+    (value, (logits, targets, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
     grads = {**grads, **jax.tree.map(jnp.zeros_like, frozen)}
     grads = _pmean(grads, axis)
-    accuracy = jnp.mean((jnp.argmax(logits, -1) == y).astype(jnp.float32))
-    loss, accuracy = _pmean((loss, accuracy), axis)
-    return loss, accuracy, grads, new_stats
+    accuracy = jnp.mean(hits(logits, targets))
+    value, accuracy = _pmean((value, accuracy), axis)
+    return value, accuracy, grads, new_stats
 
 
 def _shard_batch(state: TrainState, images: jax.Array, labels: jax.Array, idx: jax.Array,
@@ -131,9 +175,13 @@ def _shard_batch(state: TrainState, images: jax.Array, labels: jax.Array, idx: j
 
 
 def make_train_step(model: HSNet, tx: optax.GradientTransformation, mesh: Mesh, *, image_size: int,
-                    max_rotation: float, seed: int, gathered: bool = False) -> Callable:
+                    max_rotation: float, seed: int, gathered: bool = False,
+                    class_weights: np.ndarray | None = None, loss: str = "cross_entropy") -> Callable:
     """Returns `step(state, images, labels, idx) -> (state, {"loss": [K], "accuracy": [K]})`,
-    or with `gathered`, `step(state, batch_images, batch_labels) -> ...`.
+    or with `gathered`, `step(state, batch_images, batch_labels) -> ...`. `labels` are class
+    indices or target distributions (float [N, C]: soft labels, `hsnet_jax.training.targets`);
+    `class_weights` [C] weight the cross-entropy (config.class_balance "loss"); `loss`
+    "multi_target" is FERPlus's multi-target loss.
 
     Default (data placement `device`): `images` uint8 [N,H,W,3] and `labels` int32 [N] are the
     training set, replicated on every device (`replicate`); `idx` int32 [K, global_batch]
@@ -144,17 +192,20 @@ def make_train_step(model: HSNet, tx: optax.GradientTransformation, mesh: Mesh, 
     in one dispatch by `lax.scan`; per-step losses come back so a non-finite one can be pinned
     to its step. `state` is donated.
     """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     model, axis = _for_mesh(model, mesh)
+    weights = None if class_weights is None else jnp.asarray(class_weights, jnp.float32)
 
     def one(state: TrainState, x, y):
         x = _augment_shard(seed, state.step, x, image_size, max_rotation)
-        loss, accuracy, grads, new_stats = _device_loss_and_grads(
-            model, state.params, state.batch_stats, x, y, axis)
+        value, accuracy, grads, new_stats = _device_loss_and_grads(
+            model, state.params, state.batch_stats, x, y, axis, weights, loss)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         updates = jax.tree.map(lambda u: (state.plateau.scale * u).astype(u.dtype), updates)
         state = state.replace(step=state.step + 1, params=optax.apply_updates(state.params, updates),
                               batch_stats=new_stats, opt_state=opt_state)
-        return state, {"loss": loss, "accuracy": accuracy}
+        return state, {"loss": value, "accuracy": accuracy}
 
     def run(body, state: TrainState, xs):
         # XLA:CPU runs this step 8-10x slower inside a scan (a while loop, and even a
