@@ -5,7 +5,8 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install -q --disable-pip-version-check
 PYTEST_ARGS ?=
 # Test files run on TEST_WORKERS pytest-xdist workers, each file whole on one worker (its
-# module fixtures, such as a reference training run, are built once); 0 runs them in this process.
+# module fixtures, such as a reference training run, are built once), in the order of
+# tests/conftest.py (the longest files first); 0 runs them in this process.
 TEST_WORKERS ?= 2
 
 .PHONY: install install-test demo lint test clean
@@ -34,7 +35,7 @@ lint: $(VENV)/.test
 	$(PY) -m ruff check .
 
 test: lint
-	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(PYTEST_ARGS)
 
 # Trains configs/demo.py on the generated set (prepared on first use), evaluates the best
 # checkpoint on the test split, writes the plots and prints where everything is. Running it

@@ -11,11 +11,14 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)  # so tests can import the convert/ and benchmarks/ packages
 
 
-# The files that take minutes (`--durations`, 2026-12-02), first: `make test` runs whole files on two
-# pytest-xdist workers in collection order, and a long file started last would leave one worker
-# running it alone.
-LONGEST_FIRST = ("test_distributed.py", "test_benchmark.py", "test_interruptions.py", "test_train.py",
-                 "test_seeds.py", "test_placement_runs.py", "test_loop.py", "test_ablate.py", "test_train_step.py")
+# The files that take minutes, longest first (`--durations`, 2026-12-02): `make test` hands whole
+# files to two pytest-xdist workers in collection order (`--no-loadscope-reorder`; xdist would
+# otherwise start with the files of most tests), and a long file started last would leave one
+# worker running it alone while the other waits.
+LONGEST_FIRST = ("test_train.py", "test_distributed.py", "test_interruptions.py", "test_benchmark.py",
+                 "test_loop.py", "test_seeds.py", "test_placement_runs.py", "test_train_step.py", "test_deploy.py",
+                 "test_torch_parity.py", "test_video.py", "test_ablate.py", "test_export_torch.py", "test_folds.py",
+                 "test_hostile.py", "test_convert.py")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
