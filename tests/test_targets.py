@@ -44,6 +44,25 @@ def test_soft_cross_entropy_and_gradient_equal_pytorch(batch, weighted):
     np.testing.assert_allclose(np.asarray(one_hot), expected.numpy(), rtol=1e-6)
 
 
+def test_class_weighted_cross_entropy_on_class_indices_is_pytorchs_weighted_mean(batch):
+    """config.class_balance "loss" on hard labels: PyTorch divides by the examples' weights."""
+    logits, probabilities = batch
+    labels, weights = probabilities.argmax(1), np.linspace(0.5, 3.0, 8).astype(np.float32)
+
+    def ours(z):
+        y = jnp.asarray(labels)
+        return train_step.batch_loss(z, y, train_step.as_targets(y, 8), jnp.asarray(weights))
+
+    value, grad = jax.value_and_grad(ours)(jnp.asarray(logits))
+    z = torch.tensor(logits, requires_grad=True)
+    theirs = torch.nn.functional.cross_entropy(z, torch.tensor(labels), weight=torch.tensor(weights))
+    theirs.backward()
+    np.testing.assert_allclose(float(value), theirs.item(), rtol=1e-6)
+    np.testing.assert_allclose(np.asarray(grad), z.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert abs(float(value) - float(train_step.soft_cross_entropy(jnp.asarray(logits), train_step.as_targets(
+        jnp.asarray(labels), 8), jnp.asarray(weights)).mean())) > 1e-3  # not the plain mean
+
+
 def test_multi_target_loss_and_accuracy_count_any_class_over_30_percent(batch):
     logits, probabilities = batch
     marked = (probabilities > 0).astype(np.float32)

@@ -139,6 +139,21 @@ def hits(logits: jax.Array, targets: jax.Array) -> jax.Array:
     return (chosen >= targets.max(-1)).astype(jnp.float32)
 
 
+def batch_loss(logits: jax.Array, y: jax.Array, targets: jax.Array, class_weights: jax.Array | None = None,
+               loss: str = "cross_entropy", axis: str | None = None) -> jax.Array:
+    """This device's share of the global batch's loss, reduced as PyTorch's `cross_entropy`
+    reduces it (the shares' `pmean` over `axis` is the global value): the mean over examples,
+    except for class indices `y` with `class_weights`, where PyTorch divides the weighted sum
+    by the sum of the examples' weights (`nn.CrossEntropyLoss(weight=w)`), here the global
+    batch's."""
+    if loss == "multi_target":
+        return multi_target_loss(logits, targets).mean()
+    per_example = soft_cross_entropy(logits, targets, class_weights)
+    if class_weights is None or not jnp.issubdtype(y.dtype, jnp.integer):
+        return per_example.mean()
+    return per_example.sum() / _pmean(class_weights[y].sum(), axis)  # pmean: the global sum / devices
+
+
 def _device_loss_and_grads(model: HSNet, params: PyTree, batch_stats: PyTree, x: jax.Array,
                            y: jax.Array, axis: str | None, class_weights: jax.Array | None = None,
                            loss: str = "cross_entropy"):
@@ -155,11 +170,7 @@ def _device_loss_and_grads(model: HSNet, params: PyTree, batch_stats: PyTree, x:
         logits, updates = model.apply({"params": {**trainable, **frozen}, "batch_stats": batch_stats},
                                       x, train=True, mutable=["batch_stats"])
         targets = as_targets(y, logits.shape[-1])
-        if loss == "multi_target":
-            per_example = multi_target_loss(logits, targets)
-        else:
-            per_example = soft_cross_entropy(logits, targets, class_weights)
-        return per_example.mean(), (logits, targets, updates["batch_stats"])
+        return batch_loss(logits, y, targets, class_weights, loss, axis), (logits, targets, updates["batch_stats"])
 
     (value, (logits, targets, new_stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(trainable)
     grads = {**grads, **jax.tree.map(jnp.zeros_like, frozen)}
