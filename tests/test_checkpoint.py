@@ -107,11 +107,18 @@ def test_a_resume_into_another_run_is_refused_naming_both_values(tmp_path, monke
         (_run_config(**{"ktl.stem_checkpoint": stem}), CLASSES,
          f"ktl_stem_checkpoint: checkpoint '', this run '{stem}'"),
         (_run_config(**{"model.use_fgal": False}), CLASSES, "model.use_fgal: checkpoint True, this run False"),
+        (_run_config(class_balance="sampler"), CLASSES, "class_balance: checkpoint 'none', this run 'sampler'"),
     ]
     for config, classes, message in cases:
         with pytest.raises(HSNetError) as e:
             checkpoint.check_same_run(meta, checkpoint.run_identity(config, classes), where)
         assert message in str(e.value) and where in str(e.value) and "\n" not in str(e.value)
+    # A checkpoint from before class_balance was recorded trained without it.
+    before = json.loads(json.dumps(meta))
+    del before["run"]["class_balance"]
+    checkpoint.check_same_run(before, checkpoint.run_identity(_run_config(), CLASSES), where)
+    with pytest.raises(HSNetError, match="class_balance: checkpoint 'none', this run 'loss'"):
+        checkpoint.check_same_run(before, checkpoint.run_identity(_run_config(class_balance="loss"), CLASSES), where)
     # A model option the checkpoint predates is compared too (the whole config.model is).
     config = _run_config()
     config.model.fgal_standardize = False

@@ -207,7 +207,12 @@ def run_identity(config: ml_collections.ConfigDict, class_names) -> dict[str, An
     The whole `config.model` is compared, so a model option added later is covered too."""
     stem = config.ktl.stem_checkpoint
     return dict(dataset=config.dataset, class_names=list(class_names), image_size=config.image_size,
-                ktl_stem_checkpoint=os.path.abspath(stem) if stem else "", model=config.model.to_dict())
+                ktl_stem_checkpoint=os.path.abspath(stem) if stem else "", model=config.model.to_dict(),
+                class_balance=config.class_balance)
+
+
+# Run-record keys added after checkpoints were first written, with the value those runs had.
+_RUN_DEFAULTS = {"class_balance": "none"}
 
 
 def check_same_run(meta: Mapping[str, Any], run: Mapping[str, Any], where: str) -> None:
@@ -225,8 +230,8 @@ def check_same_run(meta: Mapping[str, Any], run: Mapping[str, Any], where: str) 
         if key == "model":  # key by key, so a model option one side lacks is named
             diffs += [f"model.{k}: checkpoint {old[key].get(k)!r}, this run {value.get(k)!r}"
                       for k in sorted(set(old[key]) | set(value)) if old[key].get(k) != value.get(k)]
-        elif old.get(key) != value:
-            diffs.append(f"{key}: checkpoint {old.get(key)!r}, this run {value!r}")
+        elif old.get(key, _RUN_DEFAULTS.get(key)) != value:
+            diffs.append(f"{key}: checkpoint {old.get(key, _RUN_DEFAULTS.get(key))!r}, this run {value!r}")
     if diffs:
         raise HSNetError(f"the checkpoint in {where} is of another run ({'; '.join(diffs)}); "
                          "resume with its settings or use another --workdir")
