@@ -2,6 +2,7 @@
 independence (8 simulated devices vs 1), indivisible batches, and the padded predict path."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -86,13 +87,18 @@ def test_plateau_scale_multiplies_the_updates(frozen, data):
 
 
 @pytest.mark.slow
-def test_predict_pads_the_last_batch_and_matches_the_model(frozen, data):
+def test_predict_pads_the_last_batch_and_matches_the_model(frozen, data, caplog):
     model, variables, mesh, *_ = frozen
     images = data[0][:11]
     logits = make_predict_fn(model, SIZE, mesh, batch_size=4)(variables, images)
     assert logits.shape == (11, 7) and logits.dtype == np.float32
     direct = model.apply(variables, preprocess_eval(jnp.asarray(images), SIZE), train=False)
     np.testing.assert_allclose(logits, np.asarray(direct), rtol=1e-4, atol=1e-4)
+    # small_batches (the demo server's): 8 + 3 images, the 3 padded to 4, not to 8.
+    with jax.log_compiles(), caplog.at_level(logging.WARNING):
+        small = make_predict_fn(model, SIZE, mesh, batch_size=8, small_batches=True)(variables, images)
+    np.testing.assert_allclose(small, logits, rtol=1e-5, atol=1e-5)
+    assert "uint8[8,80,80,3]" in caplog.text and "uint8[4,80,80,3]" in caplog.text, caplog.text[-2000:]
     with pytest.raises(HSNetError, match="uint8"):
         make_predict_fn(model, SIZE, mesh)(variables, images.astype(np.float32))
 

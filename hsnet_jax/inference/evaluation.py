@@ -50,10 +50,11 @@ class Run:
 
 
 def load_run(workdir: str, which: str = "best", model: nn.Module | None = None,
-             batch_size: int | None = None) -> Run:
+             batch_size: int | None = None, small_batches: bool = False) -> Run:
     """The run's class names and checkpoint `which`, behind the trainer's one
     evaluation forward path (`make_predict_fn`: resize + normalise + model, sharded), in
-    batches of `batch_size` (default the run's eval_batch_size; every call is padded to it).
+    batches of `batch_size` (default the run's eval_batch_size; every call is padded to it, or
+    with `small_batches` to the next power of two: `make_predict_fn`).
     `model`: the network the run was trained with when it was handed to the loop rather than
     described by the config."""
     config = checkpoint.load_run_config(workdir)
@@ -63,10 +64,11 @@ def load_run(workdir: str, which: str = "best", model: nn.Module | None = None,
     check_shapes(variables, model, config.image_size, checkpoint.checkpoint_dir(workdir, which))
     mesh = make_mesh()
     batch_size = batch_size or config.eval_batch_size
-    forward = make_predict_fn(model, config.image_size, mesh, batch_size)
+    forward = make_predict_fn(model, config.image_size, mesh, batch_size, small_batches=small_batches)
     with_gates = None
     if model.use_fgal:
-        gated = make_predict_fn(model, config.image_size, mesh, batch_size, with_gates=True)
+        gated = make_predict_fn(model, config.image_size, mesh, batch_size, with_gates=True,
+                                small_batches=small_batches)
         with_gates = lambda images: gated(variables, images)  # noqa: E731
     return Run(class_names, lambda images: forward(variables, images), with_gates)
 

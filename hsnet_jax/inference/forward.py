@@ -3,6 +3,7 @@ and the exports all run these functions, so they give the same numbers from the 
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
 import jax
@@ -36,22 +37,28 @@ def make_eval_forward(model: HSNet, image_size: int, mesh: Mesh, with_gates: boo
 
 
 def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh, batch_size: int = 256,
-                    with_gates: bool = False) -> Callable[[PyTree, np.ndarray], Any]:
+                    with_gates: bool = False, small_batches: bool = False) -> Callable[[PyTree, np.ndarray], Any]:
     """Returns `predict(variables, images_uint8) -> float32 logits [N, classes]` (numpy), or
     with `with_gates` (FGAL models) `(logits, gates [N, 3])` from the same forward pass.
 
     The one evaluation forward path (validation in the training loop, `evaluate`,
     `predict`): resize + `normalize` (`preprocess_eval`), then the model in inference mode,
     sharded over the mesh in batches of `batch_size` (rounded up to a multiple of the device
-    count); the last partial batch is padded, so one compiled shape serves every N.
+    count); the last partial batch is padded, so one compiled shape serves every N. With
+    `small_batches` it is padded only to the next power of two (times the device count), one
+    compiled shape per size: a server answering one face at a time does not pay for
+    `batch_size` of them (on a CPU the cost grows with the batch).
     `images_uint8` is this process's full copy of the images, same on every process.
     """
     n_dev = mesh.devices.size
     batch_size = -(-batch_size // n_dev) * n_dev
     sharding = NamedSharding(mesh, P(DATA))
     forward = make_eval_forward(model, image_size, mesh, with_gates)
-    share = batch_size // jax.process_count()
-    first = jax.process_index() * share
+
+    def padded(n: int) -> int:
+        if not small_batches:
+            return batch_size
+        return min(batch_size, n_dev * 2 ** math.ceil(math.log2(-(-n // n_dev))))
 
     def predict(variables: PyTree, images: np.ndarray) -> np.ndarray:
         images = np.asarray(images)
@@ -62,9 +69,12 @@ def make_predict_fn(model: HSNet, image_size: int, mesh: Mesh, batch_size: int =
         n, out = len(images), []
         for start in range(0, n, batch_size):
             chunk = images[start:start + batch_size]
-            if len(chunk) < batch_size:
-                pad = np.zeros((batch_size - len(chunk),) + images.shape[1:], np.uint8)
+            size = padded(len(chunk))
+            if len(chunk) < size:
+                pad = np.zeros((size - len(chunk),) + images.shape[1:], np.uint8)
                 chunk = np.concatenate([chunk, pad])
+            share = size // jax.process_count()
+            first = jax.process_index() * share
             batch = jax.make_array_from_process_local_data(
                 sharding, chunk[first:first + share], chunk.shape)
             outputs = forward(variables, batch)

@@ -18,12 +18,14 @@ from hsnet_jax.runtime import checkpoint
 
 
 class RunModel:
-    """The run in `workdir` (checkpoint `which`), classifying `max_batch` faces per forward pass."""
+    """The run in `workdir` (checkpoint `which`), classifying up to `max_batch` faces per forward
+    pass, padded only to the next power of two."""
 
     def __init__(self, workdir: str, which: str = "best", max_batch: int = 16):
         config = checkpoint.load_run_config(workdir)
         self.crop_size = get_builder(config.dataset, config.data_dir or None).IMAGE_SIZE
-        self.run = load_run(workdir, which, batch_size=max_batch)
+        self.run = load_run(workdir, which, batch_size=max_batch, small_batches=True)
+        self.max_batch = max_batch
         self.class_names = list(self.run.class_names)
         self.info = dict(name=os.path.basename(os.path.abspath(workdir)), source="run", dataset=config.dataset,
                          checkpoint=which, classes=self.class_names, input_size=config.image_size,
@@ -36,8 +38,14 @@ class RunModel:
         return softmax(self.run.predict(crops))
 
     def warm(self) -> None:
-        """Compiles the classifier and the detector's R-Net and O-Net."""
-        self.run.predict(np.zeros((1, self.crop_size, self.crop_size, 3), np.uint8))
+        """Compiles the classifier for each batch it pads to (1, 2, 4, ... `max_batch` faces:
+        a lone face is not padded to `max_batch`), and the detector's R-Net and O-Net."""
+        size = 1
+        while True:
+            self.run.predict(np.zeros((min(size, self.max_batch), self.crop_size, self.crop_size, 3), np.uint8))
+            if size >= self.max_batch:
+                break
+            size *= 2
         detector().warm()
 
 
