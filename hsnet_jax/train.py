@@ -14,7 +14,6 @@ of a run"); the loop itself is `hsnet_jax.training.train_and_evaluate`.
 
 from __future__ import annotations
 
-import functools
 import os
 
 from absl import flags
@@ -52,17 +51,14 @@ def parse_profile_steps(text: str | None) -> tuple[int, int] | None:
 
 def main(argv: list[str]) -> int:
     from hsnet_jax.runtime import distributed
-    from hsnet_jax.training import seeds, train_and_evaluate
+    from hsnet_jax.training import folds, seeds, train_and_evaluate
 
     config = flags.FLAGS.config
     workdir = flags.FLAGS.workdir or default_workdir(flags.FLAGS["config"].config_filename)
     profile_steps = parse_profile_steps(flags.FLAGS.profile_steps)
     distributed.initialize_distributed(config)
     seed_list = seeds.parse_seeds(flags.FLAGS.seeds) if flags.FLAGS.seeds else [config.seed]
-    train_fn = train_and_evaluate
-    if flags.FLAGS.folds:
-        from hsnet_jax.training import folds
-        train_fn = functools.partial(folds.run_folds, folds=folds.parse_folds(flags.FLAGS.folds))
+    train_fn = folds.trainer(folds.parse_folds(flags.FLAGS.folds) if flags.FLAGS.folds else None)
     if len(seed_list) > 1:  # a signal raises cli.Stopped from the seed in training
         summary = seeds.run_seeds(config, workdir, seed_list, train_fn)
         cli.say(seeds.summary_line(summary) + f"\nwrote {os.path.join(os.path.abspath(workdir), 'seeds.json')}")

@@ -21,7 +21,6 @@ show "-" until they are run).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 from typing import Sequence
 
@@ -32,7 +31,6 @@ from hsnet_jax.errors import HSNetError
 from hsnet_jax.models import pretrained
 from hsnet_jax.runtime import cli, runlock
 from hsnet_jax.training import folds, seeds
-from hsnet_jax.training.loop import train_and_evaluate
 
 PORT_HINT = ("port it with `python convert/port_stem.py --pretrained vggface2 --output weights/vggface2_stem` "
              "(or `--weights 20180402-114759-vggface2.pt` offline) and pass "
@@ -102,7 +100,7 @@ def run_ablation(config: ml_collections.ConfigDict, root: str, skip_ktl: bool = 
 
 def _run_rows(config: ml_collections.ConfigDict, root: str, skip_ktl: bool,
               seed_list: Sequence[int] | None, fold_spec: int | str | None) -> str:
-    train_fn = train_and_evaluate if fold_spec is None else functools.partial(folds.run_folds, folds=fold_spec)
+    train_fn = folds.trainer(fold_spec)
     several = bool(seed_list) and len(seed_list) > 1
     if seed_list and not several:
         config = ml_collections.ConfigDict(config.to_dict())

@@ -17,6 +17,7 @@ published CK+ fold files are); fold k tests on its subjects, validates on a seed
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from typing import Any
@@ -60,6 +61,12 @@ def fold_splits(subjects: np.ndarray, folds: int | str, seed: int) -> list[dict[
         raise HSNetError(f"--folds {folds}: the database has only {len(np.unique(subjects))} subjects")
     return [dict(fold_split(subjects, members, VALIDATION_SHARE, seed), subjects=members)
             for members in subject_folds(subjects, count)]
+
+
+def trainer(folds: int | str | None) -> seeds.TrainFn:
+    """What trains one run of `train --seeds` or an ablation row: `train_and_evaluate`, or with
+    `folds` that fold protocol (`run_folds`)."""
+    return train_and_evaluate if folds is None else functools.partial(run_folds, folds=folds)
 
 
 def run_folds(config: ml_collections.ConfigDict, root: str, folds: int | str) -> dict[str, Any]:
