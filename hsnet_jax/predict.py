@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 from hsnet_jax.errors import HSNetError
+from hsnet_jax.faces.tracking import REDETECT
 from hsnet_jax.runtime import cli
 
 
@@ -47,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--every", type=int, default=1, metavar="N", help="with --video: every Nth frame")
     parser.add_argument("--smooth", type=float, metavar="SECONDS",
                         help="with --video: also each track's probabilities averaged over the last SECONDS")
+    parser.add_argument("--redetect", type=int, default=REDETECT, metavar="N",
+                        help="with --video: detect faces on the whole frame every Nth processed frame and, in "
+                             f"between, re-find each tracked face near its last box (default {REDETECT}; 1: "
+                             "every frame, as photos)")
     args = parser.parse_args(argv)
     if bool(args.video) == bool(args.images):
         parser.error("give either IMAGE files or --video CLIP")
@@ -54,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         from hsnet_jax.inference import video
 
         return _report(video.predict_videos(args.workdir, args.video, args.output, args.annotate, args.every,
-                                            args.smooth, args.which, args.max_side))
+                                            args.smooth, args.which, args.max_side, redetect=args.redetect))
     if (args.largest_face or args.max_side) and not args.detect_face:
         raise HSNetError("--largest_face and --max_side need --detect_face")
     if args.overwrite and not args.annotate:

@@ -15,6 +15,7 @@ from torchvision.ops import batched_nms
 
 from hsnet_jax.faces import detect
 from hsnet_jax.faces import mtcnn_procedure as procedure
+from hsnet_jax.faces.tracking import iou
 from tests import photos
 
 
@@ -103,3 +104,26 @@ def test_a_photo_gets_the_same_faces_alone_in_a_batch_and_in_another_order():
     # The mirrored photo's faces are the mirrored boxes (MTCNN is not exactly mirror-symmetric).
     mirrored = np.sort(900 - batch[1].boxes[:, [2, 0]], axis=0)
     np.testing.assert_allclose(mirrored, np.sort(alone.boxes[:, [0, 2]], axis=0), atol=12)
+
+
+def test_refind_finds_the_faces_near_where_they_were_and_nothing_elsewhere():
+    """R-Net and O-Net around known boxes (a video's frames between two whole detections): the
+    same faces, each box overlapping a whole detection's by IoU > 0.7, also from boxes a fifth
+    of a face off; nothing from boxes over the background, nothing from none; shrunk like `detect`."""
+    group = photos.group_photo()
+    detector = detect.Detector()
+    whole = detector.detect([group])[0]
+    sides = (whole.boxes[:, 2:] - whole.boxes[:, :2]).max(1, keepdims=True)
+    for near in (whole.boxes, whole.boxes + np.concatenate([sides, -sides, sides, -sides], 1) * 0.2):
+        found = detector.refind(group, near)
+        assert len(found) == len(whole) == 7
+        assert iou(whole.boxes, found.boxes).max(1).min() > 0.7
+        assert (found.probs > 0.9).all()
+    background = np.array([[5, 5, 45, 45], [850, 5, 890, 45]], np.float32)
+    assert len(detector.refind(np.full_like(group, 90), whole.boxes)) == 0
+    assert len(detector.refind(group, np.zeros((0, 4), np.float32))) == 0
+    assert len(detector.refind(group, background)) == 0
+    small = detector.detect([group], max_side=450)[0]  # boxes in the photo's pixels, as refind's
+    shrunk = detector.refind(group, small.boxes, max_side=450)
+    assert len(shrunk) == len(small) >= 6
+    assert iou(small.boxes, shrunk.boxes).max(1).min() > 0.7

@@ -42,6 +42,12 @@ def detect_faces(images: Sequence[np.ndarray], max_side: int | None = None) -> l
     return detector().detect(images, max_side)
 
 
+def refind_faces(image: np.ndarray, near: np.ndarray, max_side: int | None = None) -> Faces:
+    """The faces around the boxes `near` (where a video's tracks expect them): R-Net and O-Net
+    on those boxes, no pyramid (`Procedure.refind_one`)."""
+    return detector().refind(image, near, max_side)
+
+
 def face_or_centre(size: int, margin: float = MARGIN, max_side: int | None = PREPARE_MAX_SIDE):
     """A preparation transform on a list of images: each -> (crop of its largest face, or its
     centre square and True when no face was found)."""

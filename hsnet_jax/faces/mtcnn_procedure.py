@@ -10,6 +10,9 @@ sessions (`hsnet_jax.deploy`). numpy only, so deploy imports it without jax (num
    squared; 3. O-Net on 48x48 crops, p > 0.7, landmarks, regression, NMS 0.7 by
    intersection over the smaller box. Faces come back largest first.
 
+`refind` runs steps 2 and 3 alone on boxes where faces were a moment ago (a video's previous
+frame): no pyramid, so a few milliseconds instead of a whole detection.
+
 Each photo is detected on its own (facenet's single-image `detect`): a photo's faces are the
 same, to the bit, alone, in any batch and in any order (tests/test_deploy_detect.py). Box
 arithmetic and NMS are float32 numpy, the same float32 operations as facenet.
@@ -26,6 +29,14 @@ from PIL import Image
 MIN_FACE_SIZE = 20
 FACTOR = 0.709
 THRESHOLDS = (0.6, 0.7, 0.7)
+# `refind`: the candidates around each box, squares of these sides (x the box's longer side)
+# about its centre and about the centre moved by these fractions of the side, for faces that
+# moved or grew since (R-Net re-centres a face that fills most of a candidate).
+REFIND_GROWTH = (1.0, 1.25, 1.6)
+REFIND_SHIFTS = ((0, 0), (-0.25, 0), (0, -0.25), (0.25, 0), (0, 0.25))
+# ... and the R-Net boxes overlapping a better one by more than this IoU dropped before O-Net
+# (0.7 in a whole detection): the candidates of one face converge, and O-Net is the cost.
+REFIND_NMS = 0.4
 _F32 = np.float32
 
 
@@ -228,14 +239,30 @@ class Procedure:
 
     def detect_one(self, image: np.ndarray) -> Faces:
         """uint8 [H, W, 3] -> its `Faces`."""
-        image = np.asarray(image)
-        if image.ndim != 3 or image.shape[-1] != 3:
-            raise ValueError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
+        image = _checked(image)
         sums = integral(image[None])
-        boxes = self._stage1(image, sums)
+        return self._finish(sums, self._stage1(image, sums))
+
+    def refind_one(self, image: np.ndarray, near: np.ndarray) -> Faces:
+        """The faces R-Net and O-Net find around the boxes `near` [K, 4] (pixel coordinates,
+        where faces were a moment ago), without the pyramid: stages 2 and 3 of `detect_one` on
+        squares around each box (`REFIND_GROWTH`, `REFIND_SHIFTS`), so a face that moved or grew
+        since is inside a candidate. A face far from every box is not found."""
+        image = _checked(image)
+        near = np.asarray(near, _F32).reshape(-1, 4)
+        if not len(near):
+            return empty()
+        centre, side = (near[:, :2] + near[:, 2:]) / 2, (near[:, 2:] - near[:, :2]).max(1, keepdims=True)
+        candidates = np.concatenate([np.concatenate([c - side * _F32(g / 2), c + side * _F32(g / 2)], 1)
+                                     for g in REFIND_GROWTH for c in (centre + side * _F32(d) for d in REFIND_SHIFTS)])
+        scored = np.concatenate([candidates, np.ones((len(candidates), 1), _F32)], 1)
+        return self._finish(integral(image[None]), scored, REFIND_NMS)
+
+    def _finish(self, sums: np.ndarray, boxes: np.ndarray, rnet_nms: float = 0.7) -> Faces:
+        """R-Net and O-Net on candidate boxes [K, 5] (x0, y0, x1, y1, score) -> `Faces`."""
         if len(boxes):
             boxes, (reg,) = self._refine(sums, boxes, self.networks.rnet, 24, self.thresholds[1])
-            pick = nms(boxes[:, :4], boxes[:, 4], np.zeros(len(boxes)), 0.7)
+            pick = nms(boxes[:, :4], boxes[:, 4], np.zeros(len(boxes)), rnet_nms)
             boxes = rerec(bbreg(boxes[pick], reg[pick]))
         if not len(boxes):
             return empty()
@@ -254,13 +281,26 @@ class Procedure:
         """RGB uint8 photos (a list of any sizes, or [B, H, W, 3]) -> one `Faces` each, in the
         photo's pixel coordinates. A photo larger than `max_side` is shrunk (bilinear) for
         detection and its boxes and landmarks scaled back."""
-        found = []
-        for image in images:
-            small, scale = shrunk(np.asarray(image), max_side)
-            faces = self.detect_one(small)
-            s = _F32(scale)
-            found.append(faces if s == 1 else Faces(faces.boxes / s, faces.probs, faces.landmarks / s))
-        return found
+        return [_scaled(self.detect_one, image, None, max_side) for image in images]
+
+    def refind(self, image: np.ndarray, near: np.ndarray, max_side: int | None = None) -> Faces:
+        """`refind_one` on a photo shrunk as `detect` shrinks it (boxes in the photo's pixels)."""
+        return _scaled(self.refind_one, image, near, max_side)
+
+
+def _scaled(find: Callable, image: np.ndarray, near: np.ndarray | None, max_side: int | None) -> Faces:
+    """`find(image[, near])` on the image shrunk to `max_side`, boxes and landmarks scaled back."""
+    small, scale = shrunk(np.asarray(image), max_side)
+    s = _F32(scale)
+    faces = find(small) if near is None else find(small, np.asarray(near, _F32) * s)
+    return faces if s == 1 else Faces(faces.boxes / s, faces.probs, faces.landmarks / s)
+
+
+def _checked(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"expected an RGB image [H, W, 3], got shape {image.shape}")
+    return image
 
 
 def too_small(image: np.ndarray) -> bool:

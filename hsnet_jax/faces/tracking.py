@@ -18,6 +18,11 @@ import numpy as np
 IOU_THRESHOLD = 0.3
 MAX_MISSED = 5  # processed frames a track survives without a detection
 VELOCITY_BLEND = 0.5  # weight of the newest displacement in the running velocity
+# Processed frames per whole-frame detection (`predict --video --redetect`); the frames between
+# re-find each open track's face where the track expects it (R-Net and O-Net on a few crops,
+# `Procedure.refind`: milliseconds, not the pyramid's P-Net).
+REDETECT = 5
+REFIND_GAP_S = 0.25  # processed frames further apart than this are searched whole
 
 
 def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -50,6 +55,11 @@ class Tracker:
         self.tracks: list[Track] = []
         self.step = -1
         self.next_id = 1
+
+    def expected(self) -> np.ndarray:
+        """[K, 4]: where each track still open at the next `update` expects its face then."""
+        return np.array([t.expected(self.step + 1) for t in self.tracks
+                         if self.step + 1 - t.seen <= self.max_missed + 1], np.float64).reshape(-1, 4)
 
     def update(self, boxes: np.ndarray) -> list[int]:
         self.step += 1

@@ -22,12 +22,12 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from hsnet_jax.runtime import checkpoint
-from hsnet_jax.faces.crops import MIN_FACE_SIZE, crop_box, detect_faces
+from hsnet_jax.faces.crops import MIN_FACE_SIZE, Faces, crop_box, detect_faces, refind_faces
 from hsnet_jax.data.registry import get_builder
 from hsnet_jax.errors import HSNetError
 from hsnet_jax.inference.evaluation import Run, load_run
 from hsnet_jax.faces.annotate_video import AnnotatedVideo
-from hsnet_jax.faces.tracking import Tracker
+from hsnet_jax.faces.tracking import REDETECT, REFIND_GAP_S, Tracker
 from hsnet_jax.inference.video_decode import Decoder, Frame
 from hsnet_jax.inference.metrics import softmax
 
@@ -78,6 +78,36 @@ class Smoother:
         return np.mean([q for _, q in window], axis=0)
 
 
+class Cadence:
+    """Which processed frames are searched whole: the first, then every `redetect`th, and any
+    more than `REFIND_GAP_S` after the previous processed frame (with `--every` on long gaps, or
+    a stream's pause, faces move too far between processed frames to be re-found near their
+    tracks)."""
+
+    def __init__(self, redetect: int):
+        self.redetect, self.since, self.last = redetect, redetect, None
+
+    def __call__(self, time_s: float) -> bool:
+        whole = self.since >= self.redetect or self.last is None or time_s - self.last > REFIND_GAP_S
+        self.since, self.last = 1 if whole else self.since + 1, time_s
+        return whole
+
+
+def track_faces(frames: Sequence[Frame], tracker: Tracker, whole: Cadence,
+                max_side: int | None) -> list[tuple[Frame, Faces, list[int]]]:
+    """The faces of consecutive processed frames and their track ids: the frames `whole` picks
+    detected in one batch, then frame after frame the others re-found where `tracker` expects
+    its faces (each frame's ids before the next frame looks)."""
+    keys = [f for f in frames if whole(f.time_s)]
+    detected = dict(zip((f.index for f in keys), detect_faces([f.rgb for f in keys], max_side)))
+    found = []
+    for frame in frames:
+        faces = detected[frame.index] if frame.index in detected else \
+            refind_faces(frame.rgb, tracker.expected(), max_side)
+        found.append((frame, faces, tracker.update(faces.boxes)))
+    return found
+
+
 def _batches(frames: Iterator[Frame], per_batch: int) -> Iterator[list[Frame]]:
     """Consecutive decoded frames, cut after `per_batch` wanted ones or `SPAN_FRAMES` in all."""
     batch: list[Frame] = []
@@ -102,16 +132,18 @@ def _progress(frames: Iterator[Frame], total: int, desc: str) -> Iterator[Frame]
             bar.update(1)
 
 
-def _check_options(every: int, smooth: float | None) -> None:
+def _check_options(every: int, smooth: float | None, redetect: int) -> None:
     if every < 1:
         raise HSNetError(f"--every {every}: must be at least 1")
+    if redetect < 1:
+        raise HSNetError(f"--redetect {redetect}: must be at least 1")
     if smooth is not None and smooth <= 0:
         raise HSNetError(f"--smooth {smooth}: must be a positive number of seconds")
 
 
 def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float | None = None,
                   which: str = "best", max_side: int | None = None, annotate: str | None = None,
-                  progress: bool = True) -> list[dict[str, Any]]:
+                  progress: bool = True, redetect: int = REDETECT) -> list[dict[str, Any]]:
     """One row per face per processed frame (frames 0, every, 2 * every, ...), in frame order:
     {"frame", "time_s", "face_id", "box" [x0, y0, x1, y1], "prediction", <class>: p, ...,
     and with `smooth` "smooth_<class>": the track's mean over the last `smooth` seconds}.
@@ -119,8 +151,11 @@ def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float
     `workdir` is a run directory (or a loaded `Model`); `annotate` a video file to write the
     labelled copy to. A video that breaks off raises `TruncatedVideo` carrying the rows of its
     decodable part (the annotated copy is still completed); others raise `HSNetError`.
+    Faces are detected on the whole frame every `redetect` processed frames (frames 0,
+    redetect, ...: 1 is every frame, what `predict --detect_face` does to photos); in between,
+    each open track's face is re-found around where the track expects it (`refind_faces`).
     """
-    _check_options(every, smooth)
+    _check_options(every, smooth, redetect)
     model = workdir if isinstance(workdir, Model) else Model(workdir, which)
     decoder = Decoder(path, every, all_pixels=annotate is not None)
     info = decoder.info
@@ -137,16 +172,15 @@ def predict_video(workdir: str | Model, path: str, every: int = 1, smooth: float
     per_batch = max(1, PIXELS_PER_BATCH // (info.width * info.height))
     rows: list[dict[str, Any]] = []
     labels: list[tuple[list[float], str]] = []
+    whole = Cadence(redetect)
     try:
         for batch in _batches(frames, per_batch):
-            wanted = [f for f in batch if f.wanted]
-            found = detect_faces([f.rgb for f in wanted], max_side) if wanted else []
-            crops = [crop_box(f.rgb, box, model.size) for f, faces in zip(wanted, found) for box in faces.boxes]
+            found = track_faces([f for f in batch if f.wanted], tracker, whole, max_side)
+            crops = [crop_box(frame.rgb, box, model.size) for frame, faces, _ in found for box in faces.boxes]
             p = iter(softmax(model.run.predict(np.stack(crops))) if crops else [])
             per_frame = {}
-            for frame, faces in zip(wanted, found):
-                new = [_row(frame, face, box, next(p), names, smoother)
-                       for face, box in zip(tracker.update(faces.boxes), faces.boxes)]
+            for frame, faces, ids in found:
+                new = [_row(frame, face, box, next(p), names, smoother) for face, box in zip(ids, faces.boxes)]
                 rows += new
                 per_frame[frame.index] = [(r["box"], f"#{r['face_id']} {r['prediction']} {r[r['prediction']]:.2f}")
                                           for r in new]
@@ -203,7 +237,7 @@ def _timeline_path(output: str | None, annotate: str | None, video: str) -> str 
 
 def predict_videos(workdir: str, videos: Sequence[str], output: str | None = None, annotate: str | None = None,
                    every: int = 1, smooth: float | None = None, which: str = "best", max_side: int | None = None,
-                   stdout=None) -> list[str]:
+                   stdout=None, redetect: int = REDETECT) -> list[str]:
     """`predict --video`: every video's rows in one table (`output`, or CSV on `stdout`), an
     annotated copy and a timeline per video; returns the error lines (one per failed video: not
     a video, truncated after its decodable part, no face found). Unwritable outputs are an
@@ -212,7 +246,7 @@ def predict_videos(workdir: str, videos: Sequence[str], output: str | None = Non
 
     from hsnet_jax.inference import timeline, video_table
 
-    _check_options(every, smooth)
+    _check_options(every, smooth, redetect)
     several = len(videos) > 1
     stems = [os.path.splitext(os.path.basename(v))[0] for v in videos]
     if (output or annotate) and len(set(stems)) < len(stems):
@@ -236,7 +270,7 @@ def predict_videos(workdir: str, videos: Sequence[str], output: str | None = Non
     for video in videos:
         try:
             found = predict_video(model, video, every, smooth, which, max_side,
-                                  _annotated_path(annotate, video, several))
+                                  _annotated_path(annotate, video, several), redetect=redetect)
         except TruncatedVideo as e:
             found = e.rows
             errors.append(str(e))
