@@ -4,12 +4,14 @@
 library (several videos, the table, the annotated copies, the timelines, the error lines).
 
 The path is built for throughput, not "predict on each frame as a photo": a thread decodes
-(`video_decode.Decoder`, bounded queue) while the main thread detects faces with MTCNN in
-batches of frames (frames of one video share a size, so a batch is one P-Net program per
-pyramid level), crops them as `predict --detect_face` does and classifies every face of the
-batch in one call of the run's evaluation forward path. The detector, crops and network are
-those of `predict --detect_face`, so a frame gets the boxes and probabilities that command
-gives the same frame saved as a lossless photo. Only a batch of frames is held at a time.
+(`video_decode.Decoder`, bounded queue) while the main thread finds the faces: MTCNN on the
+whole frame every `redetect` processed frames, in batches (frames of one video share a size,
+so a batch is one P-Net program per pyramid level), and in the frames between, R-Net and O-Net
+alone around where each track expects its face (`track_faces`). It crops them as
+`predict --detect_face` does and classifies every face of the batch in one call of the run's
+evaluation forward path. The detector, crops and network are those of `predict --detect_face`,
+so a frame searched whole gets the boxes and probabilities that command gives the same frame
+saved as a lossless photo (every frame with `redetect=1`). Only a batch of frames is held.
 """
 
 from __future__ import annotations
