@@ -3,7 +3,7 @@ Flax weights (`hsnet_jax/assets/mtcnn.npz`): no torch, no tracing, one ONNX oper
 layer of `hsnet_jax/models/mtcnn.py`.
 
 Inputs and outputs are NHWC like the Flax networks (a Transpose at each end of the NCHW ONNX
-body), float32, normalised as `hsnet_jax.faces.mtcnn_procedure.normalise` does:
+body), float32, normalised as `hsnet_jax.faces.mtcnn_procedure.normalise_in_place` does:
   mtcnn_pnet.onnx  input [N, H, W, 3]   -> regression [N, h, w, 4], probability [N, h, w]
   mtcnn_rnet.onnx  input [N, 24, 24, 3] -> regression [N, 4], probability [N]
   mtcnn_onet.onnx  input [N, 48, 48, 3] -> regression [N, 4], landmarks [N, 10], probability [N]

@@ -79,9 +79,10 @@ class Detector(Procedure):
                  factor: float = FACTOR):
         super().__init__(flax_networks(), min_face_size, thresholds, factor)
 
-    def warm(self, candidates: Sequence[int] = (16, 32)) -> None:
-        """Compiles R-Net and O-Net for these padded candidate counts (`bucket`), so that a
-        server's first faces do not wait for it; P-Net compiles per photo size on first use."""
-        for n in candidates:
+    def warm(self, most: int = 32) -> None:
+        """Compiles R-Net and O-Net for every padded candidate count up to `most` (`bucket`: 4,
+        6, 8, 12, 16, 24, 32), so that a server's first faces do not wait for it; P-Net compiles
+        per photo size on first use."""
+        for n in sorted({bucket(k, SMALLEST_BATCH) for k in range(1, most + 1)}):
             self.networks.rnet(np.zeros((n, 24, 24, 3), np.float32))
             self.networks.onet(np.zeros((n, 48, 48, 3), np.float32))

@@ -41,7 +41,7 @@ _F32 = np.float32
 
 
 class Networks(NamedTuple):
-    """The three networks as callables on float32 NHWC batches, normalised by `normalise`.
+    """The three networks as callables on float32 NHWC batches, normalised by `normalise_in_place`.
 
     pnet(level [1, h, w, 3]) -> (regression [1, >=oh, >=ow, 4], probability [1, >=oh, >=ow]);
     rnet(crops [K, 24, 24, 3]) -> (regression [>=K, 4], probability [>=K]);
@@ -117,14 +117,18 @@ def area_resize(sums: np.ndarray, b, y0, x0, y1, x1, out_h: int, out_w: int) -> 
 
 def resize_whole(sums: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
     """`area_resize` of whole images (the pyramid), by separable row and column gathers (in the
-    sums' own unsigned type: the sums grow along both axes, so no difference is negative)."""
+    sums' own unsigned type: the sums grow along both axes, so no difference is negative), in
+    place where it can (half the time of fancy indexing and fresh arrays at 1280x720)."""
     rs, re = area_bins(np.array([sums.shape[1] - 1]), out_h)
     cs, ce = area_bins(np.array([sums.shape[2] - 1]), out_w)
-    rows = sums[:, re[0]] - sums[:, rs[0]]
-    total = rows[:, :, ce[0]] - rows[:, :, cs[0]]
-    kh = (re[0] - rs[0]).astype(_F32)[None, :, None, None]
-    kw = (ce[0] - cs[0]).astype(_F32)[None, None, :, None]
-    return total.astype(_F32) / kh / kw
+    rows = np.take(sums, re[0], axis=1)
+    rows -= np.take(sums, rs[0], axis=1)
+    total = np.take(rows, ce[0], axis=2)
+    total -= np.take(rows, cs[0], axis=2)
+    x = total.astype(_F32)
+    x /= (re[0] - rs[0]).astype(_F32)[None, :, None, None]
+    x /= (ce[0] - cs[0]).astype(_F32)[None, None, :, None]
+    return x
 
 
 def area_bins(n_in: np.ndarray, n_out: int) -> tuple[np.ndarray, np.ndarray]:
@@ -136,8 +140,13 @@ def area_bins(n_in: np.ndarray, n_out: int) -> tuple[np.ndarray, np.ndarray]:
     return (i * n) // n_out, -((-(i + 1) * n) // n_out)
 
 
-def normalise(x: np.ndarray) -> np.ndarray:
-    return (x - _F32(127.5)) * _F32(0.0078125)
+def normalise_in_place(x: np.ndarray) -> np.ndarray:
+    """(x - 127.5) * 0.0078125 in float32: in place when x is float32 (the fresh arrays of the
+    pyramid and the crops), else on a float32 copy."""
+    x = x if x.dtype == _F32 else x.astype(_F32)
+    x -= _F32(127.5)
+    x *= _F32(0.0078125)
+    return x
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, groups: np.ndarray, threshold: float,
@@ -192,7 +201,7 @@ def crops(sums: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, n
     ex, ey = np.minimum(t[:, 2], w), np.minimum(t[:, 3], h)
     ok = (ey > y - 1) & (ex > x - 1)
     found = area_resize(sums, np.zeros(int(ok.sum()), np.int64), y[ok] - 1, x[ok] - 1, ey[ok], ex[ok], size, size)
-    return normalise(found), ok
+    return normalise_in_place(found), ok
 
 
 class Procedure:
@@ -209,7 +218,7 @@ class Procedure:
         outs = []
         for scale in scales:  # every level dispatched, then read back below
             lh, lw = int(h * scale + 1), int(w * scale + 1)
-            outs.append((self.networks.pnet(normalise(resize_whole(sums, lh, lw))),
+            outs.append((self.networks.pnet(normalise_in_place(resize_whole(sums, lh, lw))),
                          ((lh - 2 + 1) // 2 - 4, (lw - 2 + 1) // 2 - 4)))
         boxes = [np.zeros((0, 9), _F32)]
         for scale, ((reg, probs), (oh, ow)) in zip(scales, outs):
