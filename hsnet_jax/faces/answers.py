@@ -61,6 +61,12 @@ def find_faces(paths: Sequence[str], photos: dict[int, np.ndarray], size: int, l
     return faces
 
 
+def stacked(faces: FaceCrops) -> np.ndarray:
+    """Every crop of `find_faces`' answer as one [faces, S, S, 3] array, photo after photo: the
+    order `labelled_faces` and `answer` read the probabilities in."""
+    return np.stack([crop for i in faces for _, crop in faces[i]])
+
+
 def labelled(class_names: Sequence[str], p: np.ndarray) -> Result:
     return {"prediction": class_names[int(np.argmax(p))],
             "probabilities": {name: float(q) for name, q in zip(class_names, p)}}

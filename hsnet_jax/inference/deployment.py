@@ -93,6 +93,6 @@ class Deployment:
         faces = answers.find_faces(paths, photos, self.stored_size, largest_face, max_side, results,
                                    self.detector.detect)
         if faces:
-            logits = self.logits(np.stack([crop for i in faces for _, crop in faces[i]]))
+            logits = self.logits(answers.stacked(faces))
             answers.answer(results, faces, softmax(logits), self.class_names, True, largest_face)
         return results

@@ -51,7 +51,7 @@ def chunks(paths: Sequence[str], max_pixels: int, results: list[dict[str, Any]])
 
 def _probabilities(run: Run, faces: answers.FaceCrops, what: str) -> np.ndarray:
     """Every crop's class probabilities in one forward pass; an error for a non-finite answer."""
-    probabilities = softmax(run.predict(np.stack([crop for i in faces for _, crop in faces[i]])))
+    probabilities = softmax(run.predict(answers.stacked(faces)))
     check_finite(probabilities, what)
     return probabilities
 

@@ -22,7 +22,7 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 
 from hsnet_jax.errors import HSNetError
-from hsnet_jax.faces.answers import find_faces, labelled_faces, read_photo
+from hsnet_jax.faces.answers import find_faces, labelled_faces, read_photo, stacked
 from hsnet_jax.faces.mtcnn_procedure import Faces
 from hsnet_jax.inference.metrics import check_finite
 from hsnet_jax.serving.uploads import Upload
@@ -67,7 +67,7 @@ class Predictor:
         undecoded = set(range(len(uploads))) - set(photos)
         faces = find_faces(names, photos, self.model.crop_size, False, self.max_side, results, self.model.detect)
         if faces:
-            probabilities = self.model.probabilities(np.stack([crop for i in faces for _, crop in faces[i]]))
+            probabilities = self.model.probabilities(stacked(faces))
             check_finite(probabilities, "the demo server's model")
             for i, answers in labelled_faces(faces, probabilities, self.model.class_names).items():
                 results[i]["faces"] = answers
