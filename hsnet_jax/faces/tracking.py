@@ -58,13 +58,16 @@ class Tracker:
 
     def expected(self) -> np.ndarray:
         """[K, 4]: where each track still open at the next `update` expects its face then."""
-        return np.array([t.expected(self.step + 1) for t in self.tracks
-                         if self.step + 1 - t.seen <= self.max_missed + 1], np.float64).reshape(-1, 4)
+        return np.array([t.expected(self.step + 1) for t in self._open(self.step + 1)], np.float64).reshape(-1, 4)
+
+    def _open(self, step: int) -> list[Track]:
+        """The tracks not yet closed at processed frame `step` (missed at most `max_missed` frames)."""
+        return [t for t in self.tracks if step - t.seen <= self.max_missed + 1]
 
     def update(self, boxes: np.ndarray) -> list[int]:
         self.step += 1
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        self.tracks = [t for t in self.tracks if self.step - t.seen <= self.max_missed + 1]
+        self.tracks = self._open(self.step)
         ids: list[int | None] = [None] * len(boxes)
         if self.tracks and len(boxes):
             overlap = iou(boxes, np.stack([t.expected(self.step) for t in self.tracks]))
